@@ -1,0 +1,37 @@
+"""``python -m server_ext.launch <sglang.launch_server flags>``: the SGLang server, patched.
+
+Every flag of ``python -m sglang.launch_server`` works unchanged. The patches are applied in this
+process before SGLang parses anything, and reach the scheduler processes SGLang spawns through
+the ``subprocess_entry`` patch. With ``--device cpu`` the CPU compat for vllm is put on the path
+first (see ``server_ext.cpu_compat``).
+"""
+
+import os
+import sys
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    from server_ext import cpu_compat
+
+    if cpu_compat.wants_cpu(argv):
+        cpu_compat.enable()
+
+    import sglang_patch
+
+    sglang_patch.apply()
+
+    # The same three lines as sglang/launch_server.py's __main__ block.
+    from sglang.srt.entrypoints.http_server import launch_server
+    from sglang.srt.server_args import prepare_server_args
+    from sglang.srt.utils import kill_process_tree
+
+    server_args = prepare_server_args(argv)
+    try:
+        launch_server(server_args)
+    finally:
+        kill_process_tree(os.getpid(), include_parent=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Patch ``engine``: ``Engine.release_memory_occupation(tags=None)`` and ``resume_memory_occupation``.
+
+Stock ``Engine`` (entrypoints/engine.py:442-456) takes no tags and returns None. Here both methods
+take ``tags`` (None or [] means all), return the reply as a dict (``released_tags``,
+``changed_tags``, ``message``...) and raise ``MemoryOccupationError`` when the scheduler refused
+(busy, failed) or ``InvalidTagsError`` for bad tags. Upstream 0.4.8 gained the same signature.
+"""
+
+import asyncio
+from typing import List, Optional
+
+from sglang_patch._core import Patch, mark_wrapper
+from sglang_patch.io_structs import MemoryOccupationError, summarize
+
+_ENGINE = "sglang.srt.entrypoints.engine.Engine."
+
+
+def _call(engine, request_cls_name: str, method_name: str, tags):
+    from sglang.srt.managers import io_struct
+
+    obj = getattr(io_struct, request_cls_name)(tags=tags)
+    method = getattr(engine.tokenizer_manager, method_name)
+    loop = asyncio.get_event_loop()
+    reply = summarize(loop.run_until_complete(method(obj, None)))
+    if not reply["success"]:
+        raise MemoryOccupationError(reply)
+    return reply
+
+
+def release_memory_occupation(self, tags: Optional[List[str]] = None):
+    """Release GPU memory by tag ("weights", "kv_cache"); None or [] releases all."""
+    return _call(self, "ReleaseMemoryOccupationReqInput", "release_memory_occupation", tags)
+
+
+def resume_memory_occupation(self, tags: Optional[List[str]] = None):
+    """Resume GPU memory by tag, weights before kv_cache; None or [] resumes all."""
+    return _call(self, "ResumeMemoryOccupationReqInput", "resume_memory_occupation", tags)
+
+
+class EnginePatch(Patch):
+    name = "engine"
+    targets = (_ENGINE + "release_memory_occupation", _ENGINE + "resume_memory_occupation")
+    process = "server"
+    summary = "Engine.release/resume_memory_occupation(tags=None) return the reply, raise on refusal"
+
+    def replacements(self):
+        release, resume = self.targets
+        return {
+            release: mark_wrapper(release_memory_occupation, self.original(release), self.name),
+            resume: mark_wrapper(resume_memory_occupation, self.original(resume), self.name),
+        }

@@ -1,0 +1,38 @@
+"""Patch ``tokenizer_manager``: check the tags before they leave, and return the schedulers' replies.
+
+Stock ``TokenizerManager.release_memory_occupation`` / ``resume_memory_occupation``
+(managers/tokenizer_manager.py:932-946) forward the request and drop the answer. Here a bad
+``tags`` value raises InvalidTagsError in the caller's process (Engine or HTTP server) before
+anything reaches a scheduler, and the list of replies (one per data-parallel rank) comes back.
+"""
+
+from sglang_patch._core import Patch, mark_wrapper
+from sglang_patch.tags import normalize_tags
+
+_TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
+
+
+async def release_memory_occupation(manager, obj, request=None):
+    normalize_tags(obj.tags)
+    manager.auto_create_handle_loop()
+    return await manager.release_memory_occupation_communicator(obj)
+
+
+async def resume_memory_occupation(manager, obj, request=None):
+    normalize_tags(obj.tags)
+    manager.auto_create_handle_loop()
+    return await manager.resume_memory_occupation_communicator(obj)
+
+
+class TokenizerManagerPatch(Patch):
+    name = "tokenizer_manager"
+    targets = (_TM + "release_memory_occupation", _TM + "resume_memory_occupation")
+    process = "server"
+    summary = "TokenizerManager validates tags and returns the schedulers' replies"
+
+    def replacements(self):
+        release, resume = self.targets
+        return {
+            release: mark_wrapper(release_memory_occupation, self.original(release), self.name),
+            resume: mark_wrapper(resume_memory_occupation, self.original(resume), self.name),
+        }
