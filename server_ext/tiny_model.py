@@ -4,7 +4,7 @@ No hub access: the tokenizer is trained here with ``tokenizers`` on a few built-
 the weights are seeded random numbers. The result serves with ``--load-format auto`` (the saved
 weights, needed to check that a weight update restores the exact outputs) or ``dummy``.
 
-    python -m server_ext.tiny_model DIR [--hidden 64 --layers 2 --vocab 512 --no-weights]
+    python -m server_ext.tiny_model DIR [--hidden 128 --layers 2 --vocab 512 --no-weights]
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def build_tokenizer(out_dir: str, vocab_size: int) -> None:
         )
 
 
-def build_config(hidden: int, layers: int, vocab: int, heads: int = 4) -> dict:
+def build_config(hidden: int, layers: int, vocab: int, head_dim: int = 64) -> dict:
+    heads = max(hidden // head_dim, 1)
     return {
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
@@ -58,7 +59,7 @@ def build_config(hidden: int, layers: int, vocab: int, heads: int = 4) -> dict:
         "intermediate_size": hidden * 2,
         "num_hidden_layers": layers,
         "num_attention_heads": heads,
-        "num_key_value_heads": heads // 2,
+        "num_key_value_heads": max(heads // 2, 1),
         "vocab_size": vocab,
         "max_position_embeddings": 2048,
         "rms_norm_eps": 1e-6,
@@ -88,7 +89,7 @@ def save_weights(out_dir: str, config: dict, seed: int = 0) -> None:
         json.dump(config, f, indent=1)
 
 
-def build(out_dir: str, hidden: int = 64, layers: int = 2, vocab: int = 512, weights: bool = True, seed: int = 0) -> str:
+def build(out_dir: str, hidden: int = 128, layers: int = 2, vocab: int = 512, weights: bool = True, seed: int = 0) -> str:
     os.makedirs(out_dir, exist_ok=True)
     config = build_config(hidden, layers, vocab)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
@@ -102,7 +103,7 @@ def build(out_dir: str, hidden: int = 64, layers: int = 2, vocab: int = 512, wei
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir")
-    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--vocab", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)

@@ -32,12 +32,12 @@ from sglang_patch.kv_cache_region import KVCacheRegionPatch
 from sglang_patch.memory_saver import MemorySaverPatch
 from sglang_patch.scheduler import SchedulerPatch
 from sglang_patch.subprocess_entry import SubprocessEntryPatch
-from sglang_patch.tags import ALL_TAGS, KV_CACHE, WEIGHTS, InvalidTagsError
+from sglang_patch.tags import ALL_TAGS, KV_CACHE, WEIGHTS, InvalidRequestError
 from sglang_patch.tokenizer_manager import TokenizerManagerPatch
 from sglang_patch.weights_region import WeightsRegionPatch
 
 __all__ = [
-    "ALL_TAGS", "KV_CACHE", "WEIGHTS", "SUPPORTED_SGLANG", "InvalidTagsError", "MemoryOccupationError",
+    "ALL_TAGS", "KV_CACHE", "WEIGHTS", "SUPPORTED_SGLANG", "InvalidRequestError", "MemoryOccupationError",
     "Patch", "UnsupportedSGLangVersion", "apply", "applied_names", "get", "patches", "revert",
 ]
 

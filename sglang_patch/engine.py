@@ -1,9 +1,9 @@
 """Patch ``engine``: ``Engine.release_memory_occupation(tags=None)`` and ``resume_memory_occupation``.
 
 Stock ``Engine`` (entrypoints/engine.py:442-456) takes no tags and returns None. Here both methods
-take ``tags`` (None or [] means all), return the reply as a dict (``released_tags``,
+take ``tags`` (None or [] means all; release also ``mode`` and ``timeout``), return the reply as a dict (``released_tags``,
 ``changed_tags``, ``message``...) and raise ``MemoryOccupationError`` when the scheduler refused
-(busy, failed) or ``InvalidTagsError`` for bad tags. Upstream 0.4.8 gained the same signature.
+(busy, failed) or ``InvalidRequestError`` for bad tags. Upstream 0.4.8 gained the same signature.
 """
 
 import asyncio
@@ -15,10 +15,10 @@ from sglang_patch.io_structs import MemoryOccupationError, summarize
 _ENGINE = "sglang.srt.entrypoints.engine.Engine."
 
 
-def _call(engine, request_cls_name: str, method_name: str, tags):
+def _call(engine, request_cls_name: str, method_name: str, **fields):
     from sglang.srt.managers import io_struct
 
-    obj = getattr(io_struct, request_cls_name)(tags=tags)
+    obj = getattr(io_struct, request_cls_name)(**fields)
     method = getattr(engine.tokenizer_manager, method_name)
     loop = asyncio.get_event_loop()
     reply = summarize(loop.run_until_complete(method(obj, None)))
@@ -27,14 +27,18 @@ def _call(engine, request_cls_name: str, method_name: str, tags):
     return reply
 
 
-def release_memory_occupation(self, tags: Optional[List[str]] = None):
-    """Release GPU memory by tag ("weights", "kv_cache"); None or [] releases all."""
-    return _call(self, "ReleaseMemoryOccupationReqInput", "release_memory_occupation", tags)
+def release_memory_occupation(self, tags: Optional[List[str]] = None, mode: str = "wait", timeout: Optional[float] = None):
+    """Release GPU memory by tag ("weights", "kv_cache"); None or [] releases all.
+
+    ``mode`` says what happens to requests still running: "wait" (default, up to ``timeout``
+    seconds, 60 if None), "abort" them, or "reject" the release at once.
+    """
+    return _call(self, "ReleaseMemoryOccupationReqInput", "release_memory_occupation", tags=tags, mode=mode, timeout=timeout)
 
 
 def resume_memory_occupation(self, tags: Optional[List[str]] = None):
     """Resume GPU memory by tag, weights before kv_cache; None or [] resumes all."""
-    return _call(self, "ResumeMemoryOccupationReqInput", "resume_memory_occupation", tags)
+    return _call(self, "ResumeMemoryOccupationReqInput", "resume_memory_occupation", tags=tags)
 
 
 class EnginePatch(Patch):

@@ -17,7 +17,7 @@ import json
 
 from sglang_patch._core import Patch
 from sglang_patch.io_structs import HTTP_STATUS, summarize
-from sglang_patch.tags import InvalidTagsError
+from sglang_patch.tags import InvalidRequestError
 
 _APP_ROUTES = "sglang.srt.entrypoints.http_server.app.router.routes"
 _PATHS = {
@@ -61,7 +61,7 @@ def _handler(request_cls_name: str, method_name: str):
             obj = request_cls(**await _read_object(request, request_cls))
             manager = http_server._global_state.tokenizer_manager
             outputs = await getattr(manager, method_name)(obj, request)
-        except (ValueError, InvalidTagsError) as e:
+        except (ValueError, InvalidRequestError) as e:
             return _error(400, "invalid_request", str(e))
         except Exception as e:
             return _error(500, "failed", f"{method_name} failed: {e!r}")

@@ -1,4 +1,4 @@
-"""Patch ``io_structs``: ``tags`` on the release/resume requests, an outcome on their replies.
+"""Patch ``io_structs``: ``tags`` (and a release ``mode``) on the requests, an outcome on the replies.
 
 Stock 0.4.6.post5 (managers/io_struct.py:787-805) has four empty dataclasses. The fields are added
 *to the existing classes* rather than by defining new ones: the scheduler dispatches on the
@@ -18,9 +18,17 @@ from sglang_patch._core import Patch
 _IO = "sglang.srt.managers.io_struct."
 
 # Which fields each class gains. Defaults keep every stock constructor call valid.
-_REQUEST_FIELDS = [
+_RESUME_FIELDS = [
     # Tags to release or resume: "weights", "kv_cache"; None or [] means all of them.
     ("tags", Optional[List[str]], dataclasses.field(default=None)),
+]
+_RELEASE_FIELDS = _RESUME_FIELDS + [
+    # What to do with requests running when the release arrives: "wait" for them to finish,
+    # "abort" them (finish reason says why), or "reject" the release (409). Queued requests stay
+    # queued and are admitted after the resume.
+    ("mode", str, dataclasses.field(default="wait")),
+    # Seconds to wait for running requests ("wait" and "abort"); None means 60.
+    ("timeout", Optional[float], dataclasses.field(default=None)),
 ]
 _REPLY_FIELDS = [
     # False when nothing was done; `message` and `error` say why.
@@ -37,8 +45,8 @@ _REPLY_FIELDS = [
     ("memory_saver_enabled", bool, dataclasses.field(default=True)),
 ]
 _CLASSES = {
-    "ReleaseMemoryOccupationReqInput": _REQUEST_FIELDS,
-    "ResumeMemoryOccupationReqInput": _REQUEST_FIELDS,
+    "ReleaseMemoryOccupationReqInput": _RELEASE_FIELDS,
+    "ResumeMemoryOccupationReqInput": _RESUME_FIELDS,
     "ReleaseMemoryOccupationReqOutput": _REPLY_FIELDS,
     "ResumeMemoryOccupationReqOutput": _REPLY_FIELDS,
 }
@@ -61,7 +69,7 @@ class IOStructsPatch(Patch):
     name = "io_structs"
     targets = tuple(_IO + cls + "." + attr for cls in _CLASSES for attr in _DATACLASS_ATTRS)
     process = "all"
-    summary = "tags on Release/ResumeMemoryOccupationReqInput; outcome fields on their outputs"
+    summary = "tags (+ release mode, timeout) on the memory requests; outcome fields on their replies"
 
     def replacements(self):
         from sglang.srt.managers import io_struct

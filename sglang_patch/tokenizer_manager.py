@@ -2,18 +2,19 @@
 
 Stock ``TokenizerManager.release_memory_occupation`` / ``resume_memory_occupation``
 (managers/tokenizer_manager.py:932-946) forward the request and drop the answer. Here a bad
-``tags`` value raises InvalidTagsError in the caller's process (Engine or HTTP server) before
+``tags`` (or release ``mode``/``timeout``) raises InvalidRequestError in the caller's process (Engine or HTTP server) before
 anything reaches a scheduler, and the list of replies (one per data-parallel rank) comes back.
 """
 
 from sglang_patch._core import Patch, mark_wrapper
-from sglang_patch.tags import normalize_tags
+from sglang_patch.tags import check_release_options, normalize_tags
 
 _TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
 
 
 async def release_memory_occupation(manager, obj, request=None):
     normalize_tags(obj.tags)
+    check_release_options(obj.mode, obj.timeout)
     manager.auto_create_handle_loop()
     return await manager.release_memory_occupation_communicator(obj)
 

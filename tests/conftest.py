@@ -1,0 +1,107 @@
+"""Shared fixtures: a tiny model built offline and a patched server launched as a real process.
+
+The same end-to-end tests run on this CPU machine (CI) and on a GPU (tests/gpu and the device
+command in docs/testing.md). Where they run is chosen by SGLANG_PATCH_TEST_DEVICE, else by whether
+CUDA is available:
+- cpu: ``--device cpu``, and the torch_memory_saver stand-in from tests/support on PYTHONPATH,
+  logging every call to a per-server file;
+- cuda: the real torch_memory_saver (``--enable-memory-saver``) and the real CUDA path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from server_ext.server_process import ServerProcess  # noqa: E402
+from server_ext.tiny_model import build  # noqa: E402
+
+STANDIN_DIR = os.path.join(REPO, "tests", "support")
+
+
+def _device() -> str:
+    forced = os.environ.get("SGLANG_PATCH_TEST_DEVICE")
+    if forced:
+        return forced
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+DEVICE = _device()
+ON_CPU = DEVICE == "cpu"
+needs_standin = pytest.mark.skipif(not ON_CPU, reason="reads the CPU stand-in's call log (on GPU: tests/gpu)")
+
+PROMPTS = [
+    "The quick brown fox",
+    "Release the KV cache, update the weights",
+    "SGLang serves language models",
+    "0123456789",
+]
+
+
+def server_flags(memory_saver: bool = True):
+    flags = ["--enable-memory-saver"] if memory_saver else []
+    if ON_CPU:
+        return flags + ["--device", "cpu", "--attention-backend", "torch_native", "--max-total-tokens", "4096"]
+    return flags + [
+        "--attention-backend", "triton", "--sampling-backend", "pytorch", "--grammar-backend", "none",
+        "--dtype", "bfloat16", "--mem-fraction-static", "0.3",
+    ]
+
+
+def server_env(tmp_dir: str) -> dict:
+    """A private TMPDIR (SGLang leaves socket files there) and, on CPU, the stand-in first on the path."""
+    env = dict(os.environ)
+    env["TMPDIR"] = tmp_dir
+    env["TORCHDYNAMO_DISABLE"] = "1" if ON_CPU else env.get("TORCHDYNAMO_DISABLE", "0")
+    if ON_CPU:
+        env["PYTHONPATH"] = os.pathsep.join([STANDIN_DIR] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        env["TMS_STANDIN_LOG"] = os.path.join(tmp_dir, "tms-calls.jsonl")
+    return env
+
+
+class StandinLog:
+    """The stand-in's call log of one server: a list of {pid, title, call, tag, bytes}."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def calls(self, call=None):
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        return [r for r in rows if call is None or r["call"] == call]
+
+    def mark(self) -> int:
+        return len(self.calls())
+
+    def since(self, mark: int, call=None):
+        return [r for r in self.calls()[mark:] if call is None or r["call"] == call]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    return build(str(tmp_path_factory.mktemp("tiny-model")))
+
+
+def launch(tmp_path_factory, model_path: str, name: str, memory_saver: bool = True, extra=()) -> ServerProcess:
+    tmp = str(tmp_path_factory.mktemp(name))
+    server = ServerProcess(
+        ["--model-path", model_path, *server_flags(memory_saver), *extra],
+        log_path=os.path.join(tmp, "server.log"),
+        env=server_env(tmp),
+    )
+    server.standin_log = StandinLog(os.path.join(tmp, "tms-calls.jsonl"))
+    return server.start(timeout=300)
+
+
+def greedy(client, prompts=PROMPTS, max_new_tokens=12):
+    return [client.generate(p, max_new_tokens=max_new_tokens)["text"] for p in prompts]

@@ -1,0 +1,237 @@
+"""End to end through ``python -m server_ext.launch``: tagged release/resume over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import requests
+
+from conftest import ON_CPU, PROMPTS, greedy, launch, needs_standin
+from server_ext.client import SGLangError
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model):
+    srv = launch(tmp_path_factory, tiny_model, "http-server")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def all_resident(server):
+    """Each test starts and ends with everything resident and the server alive."""
+    server.client.resume()
+    yield
+    assert server.alive(), server.log_tail()
+    server.client.resume()
+
+
+def post(server, route, body=None, data=None):
+    return requests.post(server.url + route, json=body, data=data, timeout=60)
+
+
+def test_generate_works(server):
+    out = server.client.generate(PROMPTS[0], max_new_tokens=8)
+    assert out["meta_info"]["completion_tokens"] == 8
+
+
+@pytest.mark.parametrize("tags", [["kv_cache"], ["weights"], ["weights", "kv_cache"], None, []])
+def test_release_then_resume_reports_state(server, tags):
+    expected = sorted(tags or ["weights", "kv_cache"])
+    reply = server.client.release(tags)
+    assert reply["success"] is True
+    assert reply["released_tags"] == expected
+    assert sorted(reply["changed_tags"]) == expected
+    assert reply["memory_saver_enabled"] is True
+
+    reply = server.client.resume(tags)
+    assert reply["released_tags"] == []
+    assert sorted(reply["changed_tags"]) == expected
+
+
+def test_staged_resume_one_tag_at_a_time(server):
+    server.client.release()
+    r1 = server.client.resume(["weights"])
+    assert r1["released_tags"] == ["kv_cache"] and r1["changed_tags"] == ["weights"]
+    r2 = server.client.resume(["kv_cache"])
+    assert r2["released_tags"] == [] and r2["changed_tags"] == ["kv_cache"]
+    # The server still serves (content is checked by the staged-update tests).
+    assert server.client.generate(PROMPTS[0], max_new_tokens=4)["meta_info"]["completion_tokens"] == 4
+
+
+def test_repeated_release_and_resume_are_noops(server):
+    server.client.release(["kv_cache"])
+    again = server.client.release(["kv_cache"])
+    assert again["success"] and again["changed_tags"] == [] and again["released_tags"] == ["kv_cache"]
+    assert "nothing to release" in again["message"]
+    server.client.resume(["kv_cache"])
+    again = server.client.resume(["kv_cache"])
+    assert again["success"] and again["changed_tags"] == [] and again["released_tags"] == []
+
+
+def test_empty_body_and_no_body_mean_all(server):
+    r = post(server, "/release_memory_occupation", data=b"")
+    assert r.status_code == 200, r.text
+    assert r.json()["released_tags"] == ["kv_cache", "weights"]
+    r = post(server, "/resume_memory_occupation", body={})
+    assert r.status_code == 200 and r.json()["released_tags"] == []
+
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ({"tags": ["bogus"]}, "unknown tag(s) ['bogus']"),
+        ({"tags": "kv_cache"}, "must be a list of strings"),
+        ({"tags": [1]}, "every tag must be a string"),
+        ({"tags": ["kv_cache", "kv_cache"]}, "more than once"),
+        ({"tag": ["kv_cache"]}, "unknown field(s) ['tag']"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("route", ["/release_memory_occupation", "/resume_memory_occupation"])
+def test_bad_input_is_400_and_server_keeps_serving(server, route, body, needle):
+    assert_400_and_still_serving(server, route, body, needle)
+
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ({"mode": "later"}, "unknown mode 'later'"),
+        ({"timeout": -1}, "timeout must be a positive number"),
+        ({"timeout": "soon"}, "timeout must be a positive number"),
+    ],
+)
+def test_bad_release_options_are_400(server, body, needle):
+    assert_400_and_still_serving(server, "/release_memory_occupation", body, needle)
+
+
+def test_resume_takes_no_mode(server):
+    assert_400_and_still_serving(server, "/resume_memory_occupation", {"mode": "wait"}, "unknown field(s) ['mode']")
+
+
+def assert_400_and_still_serving(server, route, body, needle):
+    r = post(server, route, body=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_request"
+    assert needle in r.json()["message"]
+    # Nothing was released and the server still answers.
+    assert server.client.release([])["changed_tags"] == ["kv_cache", "weights"]
+    server.client.resume()
+    assert server.client.generate(PROMPTS[1], max_new_tokens=2)["meta_info"]["completion_tokens"] == 2
+
+
+def test_invalid_json_is_400(server):
+    r = post(server, "/release_memory_occupation", data=b"{not json")
+    assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
+
+
+def test_client_raises_with_status_and_message(server):
+    with pytest.raises(SGLangError) as e:
+        server.client.release(["bogus"])
+    assert e.value.status == 400 and "known tags" in str(e.value)
+
+
+class Streams:
+    """``n`` long streaming generations in threads; each records its chunk count and last chunk."""
+
+    def __init__(self, server, n=1, max_new_tokens=1500):
+        self.results = [dict() for _ in range(n)]
+        self.started = threading.Event()
+        body = {"text": PROMPTS[2], "stream": True,
+                "sampling_params": {"max_new_tokens": max_new_tokens, "temperature": 0, "ignore_eos": True}}
+        self.threads = [threading.Thread(target=self._run, args=(server.url, body, r)) for r in self.results]
+        for t in self.threads:
+            t.start()
+        assert self.started.wait(60), "no stream started"
+
+    def _run(self, url, body, result):
+        with requests.post(url + "/generate", json=body, stream=True, timeout=300) as r:
+            for line in r.iter_lines():
+                if line and line != b"data: [DONE]":
+                    self.started.set()
+                    result["last"] = json.loads(line[len(b"data: "):])
+                if line == b"data: [DONE]":
+                    result["done"] = True
+
+    def join(self):
+        for t in self.threads:
+            t.join(300)
+        return [r["last"]["meta_info"]["finish_reason"] for r in self.results]
+
+
+def test_release_mode_reject_is_409_while_generating(server):
+    streams = Streams(server)
+    r = post(server, "/release_memory_occupation", body={"tags": ["kv_cache"], "mode": "reject"})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "busy" and "running" in r.json()["message"]
+    assert streams.join() == [{"type": "length", "length": 1500}]
+    assert server.client.release(["kv_cache"], mode="reject")["changed_tags"] == ["kv_cache"]
+
+
+def test_release_mode_wait_waits_for_running_requests(server):
+    streams = Streams(server)
+    reply = server.client.release(["kv_cache"])  # default mode: wait
+    assert reply["changed_tags"] == ["kv_cache"]
+    assert streams.results[0].get("done") or streams.join()
+    assert streams.join() == [{"type": "length", "length": 1500}]  # completed in full before the release
+
+
+def test_release_mode_wait_times_out_with_409(server):
+    streams = Streams(server)
+    r = post(server, "/release_memory_occupation", body={"tags": ["weights"], "timeout": 0.2})
+    assert r.status_code == 409, r.text
+    assert "timed out" in r.json()["message"]
+    assert streams.join() == [{"type": "length", "length": 1500}]
+    assert server.client.release(["weights"])["released_tags"] == ["weights"]
+
+
+def test_release_mode_abort_ends_running_requests_with_a_reason(server):
+    streams = Streams(server, n=4)
+    reply = server.client.release(mode="abort")
+    assert reply["released_tags"] == ["kv_cache", "weights"]
+    reasons = streams.join()
+    assert all(r["type"] == "abort" and "being released" in r["message"] for r in reasons), reasons
+
+
+def test_requests_sent_while_released_run_after_resume(server):
+    server.client.release(["kv_cache"])
+    done = {}
+    t = threading.Thread(target=lambda: done.setdefault("out", server.client.generate(PROMPTS[0], max_new_tokens=4)))
+    t.start()
+    t.join(2)
+    assert t.is_alive(), "a request ran while the KV cache was released"
+    server.client.resume(["kv_cache"])
+    t.join(60)
+    assert done["out"]["meta_info"]["completion_tokens"] == 4
+
+
+@needs_standin
+def test_patches_reached_the_scheduler_process(server):
+    """Allocations carry the right tags, and they happened in the spawned scheduler process."""
+    regions = server.standin_log.calls("region")
+    assert {r["tag"] for r in regions} == {"weights", "kv_cache"}
+    assert all(r["pid"] != server.proc.pid and r["title"].startswith("sglang::scheduler") for r in regions)
+    weights = [r for r in regions if r["tag"] == "weights"]
+    kv = [r for r in regions if r["tag"] == "kv_cache"]
+    assert len(weights) == 1 and weights[0]["bytes"] > 0
+    assert len(kv) == 2  # ReqToTokenPool, then the MHA token-to-KV pool
+    assert kv[1]["bytes"] > kv[0]["bytes"] > 0
+
+
+@needs_standin
+@pytest.mark.parametrize(
+    "tags, paused",
+    [(["kv_cache"], ["kv_cache"]), (["weights"], ["weights"]), (None, ["kv_cache", "weights"])],
+)
+def test_release_pauses_exactly_the_asked_tags(server, tags, paused):
+    log = server.standin_log
+    mark = log.mark()
+    server.client.release(tags)
+    assert [c["tag"] for c in log.since(mark, "pause")] == paused
+    mark = log.mark()
+    server.client.resume(tags)
+    assert [c["tag"] for c in log.since(mark, "resume")] == sorted(paused, key=["weights", "kv_cache"].index)
+    scheduler_pids = {r["pid"] for r in log.calls("region")}
+    assert {c["pid"] for c in log.since(0) if c["call"] != "region"} <= scheduler_pids
