@@ -77,6 +77,8 @@ class IOStructsPatch(Patch):
         out = {}
         for cls_name, extra in _CLASSES.items():
             for attr, value in _widened(getattr(io_struct, cls_name), extra).items():
+                if callable(value):
+                    value.__sglang_patch__ = self.name
                 out[_IO + cls_name + "." + attr] = value
         return out
 

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup.sh) and run the demo: a tiny model built offline, the patched server,
+# and the staged release/resume sequence over HTTP, printed step by step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m server_ext.demo "$@"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup.sh) and run the tests. On a machine without a GPU the end-to-end tests run
+# the real SGLang server on the CPU with the torch_memory_saver stand-in; tests/gpu skips itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,44 @@
+"""The same staged sequence through ``sglang.Engine`` in-process (its scheduler is still spawned)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DEVICE, REPO, server_env
+
+
+@pytest.fixture(scope="module")
+def scenario(tiny_model, tmp_path_factory):
+    env = server_env(str(tmp_path_factory.mktemp("engine")))
+    env["PYTHONPATH"] = os.pathsep.join([REPO, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tests", "engine_scenario.py"), tiny_model, DEVICE],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_engine_releases_and_resumes_by_tag(scenario):
+    assert scenario["release_kv"]["released_tags"] == ["kv_cache"]
+    assert scenario["release_weights"]["released_tags"] == ["kv_cache", "weights"]
+    assert scenario["release_again"]["changed_tags"] == []
+    assert scenario["resume_weights"]["released_tags"] == ["kv_cache"]
+    assert scenario["resume_kv"]["released_tags"] == []
+
+
+def test_engine_rejects_unknown_tags(scenario):
+    assert "unknown tag(s) ['bogus']" in scenario["bogus_error"]
+
+
+def test_engine_staged_update_restores_outputs(scenario):
+    """From tensors on GPU; from disk on CPU, where 0.4.6.post5 cannot take tensors."""
+    assert scenario["update_route"] == ("disk" if DEVICE == "cpu" else "tensor")
+    assert scenario["update"][0] is True
+    ref = scenario["reference"]
+    assert all(ref) and len(set(ref)) == len(ref)
+    assert scenario["after_staged_update"] == ref
+    assert scenario["without_update"] != ref
