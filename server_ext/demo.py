@@ -19,7 +19,7 @@ import tempfile
 import time
 
 from server_ext.server_process import ServerProcess
-from server_ext.tiny_model import build
+from server_ext.offline_models import build
 
 
 def gpu_used_gib():

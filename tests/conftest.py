@@ -20,7 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from server_ext.server_process import ServerProcess  # noqa: E402
-from server_ext.tiny_model import build  # noqa: E402
+from server_ext.offline_models import build  # noqa: E402
 
 STANDIN_DIR = os.path.join(REPO, "tests", "support")
 

@@ -10,7 +10,7 @@ import sys
 
 from server_ext import cpu_compat
 
-cpu_compat.enable()  # this machine has no GPU: SGLang's non-CUDA imports need it
+cpu_compat.enable_without_gpu()  # SGLang's non-CUDA imports need it
 
 import sglang_patch  # noqa: E402
 from sglang_patch._core import _MISSING, _raw_attr, resolve  # noqa: E402

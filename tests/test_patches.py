@@ -20,15 +20,18 @@ NAMES = [p.name for p in sglang_patch.patches()]
 
 
 def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=REPO)
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=with_repo_on_path(), capture_output=True, text=True, timeout=300)
+
+
+def with_repo_on_path() -> dict:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
 
 
 @pytest.fixture(scope="module")
 def report():
     proc = subprocess.run(
         [sys.executable, os.path.join(REPO, "tests", "patch_check.py")],
-        cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=300,
+        cwd=REPO, env=with_repo_on_path(), capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -76,7 +79,7 @@ def test_unsupported_version_fails_naming_patch_spec_version_and_remedy():
 def test_tags_field_seen_by_modules_that_imported_the_class_before_patching():
     """http_server and engine did `from io_struct import ...` at import: one class object for all."""
     proc = run_python(textwrap.dedent("""
-        from server_ext import cpu_compat; cpu_compat.enable()
+        from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
         from sglang.srt.entrypoints import engine, http_server
         from sglang.srt.managers import io_struct
         import sglang_patch
@@ -97,7 +100,7 @@ def test_child_entry_pickles_the_parents_patches():
     """The spawn seam: what the parent has applied is what the child will apply."""
     proc = run_python(textwrap.dedent("""
         import pickle
-        from server_ext import cpu_compat; cpu_compat.enable()
+        from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
         import sglang_patch
         sglang_patch.apply(["io_structs", "scheduler", "subprocess_entry"])
         from sglang.srt.entrypoints import engine

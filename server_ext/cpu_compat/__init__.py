@@ -23,6 +23,14 @@ def wants_cpu(argv) -> bool:
     return False
 
 
+def enable_without_gpu() -> None:
+    """``enable()`` on a machine where torch sees no CUDA device; nothing otherwise."""
+    import torch
+
+    if not torch.cuda.is_available():
+        enable()
+
+
 def enable() -> None:
     """Make the CPU stand-in for vllm importable here and in every process spawned from here."""
     if COMPAT_DIR not in sys.path:

@@ -1,10 +1,13 @@
-"""Build a tiny Llama model directory offline: config.json, a byte-level BPE tokenizer, weights.
+"""Model directories built offline: a tiny Llama with weights, and an 8B-shaped Llama config.
 
 No hub access: the tokenizer is trained here with ``tokenizers`` on a few built-in sentences and
 the weights are seeded random numbers. The result serves with ``--load-format auto`` (the saved
 weights, needed to check that a weight update restores the exact outputs) or ``dummy``.
 
-    python -m server_ext.tiny_model DIR [--hidden 128 --layers 2 --vocab 512 --no-weights]
+    python -m server_ext.offline_models DIR [--hidden 128 --layers 2 --vocab 512 --no-weights]
+
+``llama8b_config()`` is the Llama-3-8B shape (bf16) used with ``--load-format dummy`` on a GPU,
+where only the shape matters; ``llama_param_shapes`` lists its HF parameter names and shapes.
 """
 
 from __future__ import annotations
@@ -70,6 +73,50 @@ def build_config(hidden: int, layers: int, vocab: int, head_dim: int = 64) -> di
         "bos_token_id": 0,
         "eos_token_id": 1,
     }
+
+
+def llama8b_config() -> dict:
+    return {
+        **build_config(hidden=4096, layers=32, vocab=128256, head_dim=128),
+        "intermediate_size": 14336,
+        "num_key_value_heads": 8,
+        "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 500000.0,
+        "torch_dtype": "bfloat16",
+    }
+
+
+def llama_param_shapes(cfg: dict):
+    """HF Llama parameter names and shapes, in checkpoint order."""
+    h, inter, vocab = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    n_heads, n_kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = h // n_heads
+    shapes = [("model.embed_tokens.weight", (vocab, h))]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        shapes += [
+            (p + "self_attn.q_proj.weight", (n_heads * hd, h)),
+            (p + "self_attn.k_proj.weight", (n_kv * hd, h)),
+            (p + "self_attn.v_proj.weight", (n_kv * hd, h)),
+            (p + "self_attn.o_proj.weight", (h, n_heads * hd)),
+            (p + "mlp.gate_proj.weight", (inter, h)),
+            (p + "mlp.up_proj.weight", (inter, h)),
+            (p + "mlp.down_proj.weight", (h, inter)),
+            (p + "input_layernorm.weight", (h,)),
+            (p + "post_attention_layernorm.weight", (h,)),
+        ]
+    shapes += [("model.norm.weight", (h,)), ("lm_head.weight", (vocab, h))]
+    return shapes
+
+
+def build_shape_only(out_dir: str, config: dict, tokenizer_vocab: int = 1000) -> str:
+    """config.json and a small tokenizer, no weights: for ``--load-format dummy``."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    build_tokenizer(out_dir, tokenizer_vocab)
+    return out_dir
 
 
 def save_weights(out_dir: str, config: dict, seed: int = 0) -> None:
