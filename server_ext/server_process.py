@@ -39,6 +39,7 @@ class ServerProcess:
         env: Optional[Dict[str, str]] = None,
         port: Optional[int] = None,
         python: str = sys.executable,
+        api_key: Optional[str] = None,
     ):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -50,7 +51,7 @@ class ServerProcess:
         )
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc: Optional[subprocess.Popen] = None
-        self.client = SGLangClient(self.url, timeout=120)
+        self.client = SGLangClient(self.url, timeout=120, api_key=api_key)
 
     def start(self, timeout: float = 300.0) -> "ServerProcess":
         log = open(self.log_path, "ab")

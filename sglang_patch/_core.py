@@ -22,7 +22,7 @@ from packaging.version import Version
 logger = logging.getLogger("sglang_patch")
 
 # The only release these patches were written against and tested on. SGLang >= 0.4.8 ships tagged
-# release/resume itself (sgl-project/sglang#7009 and follow-ups), so the patches must not go there.
+# release/resume itself (sgl-project/sglang#7099, RFC #7009), so the patches must not go there.
 SUPPORTED_SGLANG = "==0.4.6.post5"
 
 _MISSING = object()

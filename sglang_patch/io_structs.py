@@ -5,7 +5,7 @@ Stock 0.4.6.post5 (managers/io_struct.py:787-805) has four empty dataclasses. Th
 request's class and ``http_server`` / ``engine`` / ``tokenizer_manager`` imported these names at
 import time, so every module must keep seeing one class object. The dataclass machinery builds the
 new ``__init__``/``__repr__``/``__eq__``/fields, and those attributes are what the patch replaces.
-Upstream 0.4.8 added ``tags: Optional[List[str]] = None`` the same way (sgl-project/sglang#7009).
+Upstream 0.4.8 added ``tags: Optional[List[str]] = None`` the same way (sgl-project/sglang#7099).
 """
 
 from __future__ import annotations

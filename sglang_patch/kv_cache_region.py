@@ -3,7 +3,7 @@
 That is ReqToTokenPool (its own region at memory_pool.py:71) and the MHA, MLA and DoubleSparse
 token-to-KV pools (:278, :539, :674). Each constructor runs with ``kv_cache`` as the default
 region tag. The req-to-token table belongs with the KV cache because it indexes into it and is
-rebuilt by a cache flush; upstream 0.4.8 tags it the same way (sgl-project/sglang#7009).
+rebuilt by a cache flush; upstream 0.4.8 tags it the same way (sgl-project/sglang#7099).
 """
 
 from sglang_patch._core import Patch, mark_wrapper

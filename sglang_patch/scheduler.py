@@ -25,7 +25,7 @@ Here, per scheduler:
 - resume in the order weights, then kv_cache, and put the buffers back once weights are mapped;
 - with tensor parallelism, ranks agree on when a waiting release runs, and every rank reaches a
   barrier before rank 0 replies.
-Upstream 0.4.8 (sgl-project/sglang#7009) orders pause/resume the same way.
+Upstream 0.4.8 (sgl-project/sglang#7099) orders pause/resume the same way.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Stock ``ModelRunner.load_model`` opens an untagged memory-saver region around ``get_model``
 (model_runner.py:533). The wrapper runs the stock method with ``weights`` as the default region
-tag, so that region, and only it, is tagged. Upstream: sgl-project/sglang#7009 (0.4.8) passes
+tag, so that region, and only it, is tagged. Upstream: sgl-project/sglang#7099 (0.4.8) passes
 ``GPU_MEMORY_TYPE_WEIGHTS`` at the same call.
 """
 

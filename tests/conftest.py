@@ -92,12 +92,13 @@ def tiny_model(tmp_path_factory):
     return build(str(tmp_path_factory.mktemp("tiny-model")))
 
 
-def launch(tmp_path_factory, model_path: str, name: str, memory_saver: bool = True, extra=()) -> ServerProcess:
+def launch(tmp_path_factory, model_path: str, name: str, memory_saver: bool = True, extra=(), api_key=None) -> ServerProcess:
     tmp = str(tmp_path_factory.mktemp(name))
     server = ServerProcess(
-        ["--model-path", model_path, *server_flags(memory_saver), *extra],
+        ["--model-path", model_path, *server_flags(memory_saver), *extra, *(["--api-key", api_key] if api_key else [])],
         log_path=os.path.join(tmp, "server.log"),
         env=server_env(tmp),
+        api_key=api_key,
     )
     server.standin_log = StandinLog(os.path.join(tmp, "tms-calls.jsonl"))
     return server.start(timeout=300)
