@@ -103,6 +103,10 @@ class Patch:
         raise NotImplementedError
 
     # -- shared behaviour ----------------------------------------------------------------
+    def marked(self, new_by_target: Dict[str, Callable]) -> Dict[str, Callable]:
+        """``replacements()`` helper: each new function marked as wrapping its target's original."""
+        return {t: mark_wrapper(fn, self.original(t), self.name) for t, fn in new_by_target.items()}
+
     @property
     def applied(self) -> bool:
         return bool(self._saved)

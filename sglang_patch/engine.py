@@ -9,7 +9,7 @@ take ``tags`` (None or [] means all; release also ``mode`` and ``timeout``), ret
 import asyncio
 from typing import List, Optional
 
-from sglang_patch._core import Patch, mark_wrapper
+from sglang_patch._core import Patch
 from sglang_patch.io_structs import MemoryOccupationError, summarize
 
 _ENGINE = "sglang.srt.entrypoints.engine.Engine."
@@ -48,8 +48,4 @@ class EnginePatch(Patch):
     summary = "Engine.release/resume_memory_occupation(tags=None) return the reply, raise on refusal"
 
     def replacements(self):
-        release, resume = self.targets
-        return {
-            release: mark_wrapper(release_memory_occupation, self.original(release), self.name),
-            resume: mark_wrapper(resume_memory_occupation, self.original(resume), self.name),
-        }
+        return self.marked(dict(zip(self.targets, (release_memory_occupation, resume_memory_occupation))))

@@ -37,7 +37,7 @@ from typing import Any, List, Optional, Set
 
 import torch
 
-from sglang_patch._core import Patch, mark_wrapper
+from sglang_patch._core import Patch
 from sglang_patch.tags import (
     ABORT,
     DEFAULT_RELEASE_TIMEOUT_S,
@@ -348,9 +348,11 @@ class SchedulerPatch(Patch):
                 return None  # nothing new runs on released memory, or while a release waits
             return stock_prefill(scheduler)
 
-        return {
-            release: mark_wrapper(release_memory_occupation, self.original(release), self.name),
-            resume: mark_wrapper(resume_memory_occupation, self.original(resume), self.name),
-            inputs: mark_wrapper(process_input_requests, stock_inputs, self.name),
-            prefill: mark_wrapper(get_new_batch_prefill, stock_prefill, self.name),
-        }
+        return self.marked(
+            {
+                release: release_memory_occupation,
+                resume: resume_memory_occupation,
+                inputs: process_input_requests,
+                prefill: get_new_batch_prefill,
+            }
+        )

@@ -6,7 +6,7 @@ Stock ``TokenizerManager.release_memory_occupation`` / ``resume_memory_occupatio
 anything reaches a scheduler, and the list of replies (one per data-parallel rank) comes back.
 """
 
-from sglang_patch._core import Patch, mark_wrapper
+from sglang_patch._core import Patch
 from sglang_patch.tags import check_release_options, normalize_tags
 
 _TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
@@ -32,8 +32,4 @@ class TokenizerManagerPatch(Patch):
     summary = "TokenizerManager validates tags and returns the schedulers' replies"
 
     def replacements(self):
-        release, resume = self.targets
-        return {
-            release: mark_wrapper(release_memory_occupation, self.original(release), self.name),
-            resume: mark_wrapper(resume_memory_occupation, self.original(resume), self.name),
-        }
+        return self.marked(dict(zip(self.targets, (release_memory_occupation, resume_memory_occupation))))

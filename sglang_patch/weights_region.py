@@ -6,7 +6,7 @@ tag, so that region, and only it, is tagged. Upstream: sgl-project/sglang#7099 (
 ``GPU_MEMORY_TYPE_WEIGHTS`` at the same call.
 """
 
-from sglang_patch._core import Patch, mark_wrapper
+from sglang_patch._core import Patch
 from sglang_patch.memory_saver import default_region_tag
 from sglang_patch.tags import WEIGHTS
 
@@ -25,4 +25,4 @@ class WeightsRegionPatch(Patch):
             with default_region_tag(WEIGHTS):
                 return stock(runner, *args, **kwargs)
 
-        return {target: mark_wrapper(load_model, stock, self.name)}
+        return self.marked({target: load_model})

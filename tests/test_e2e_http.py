@@ -8,7 +8,7 @@ import threading
 import pytest
 import requests
 
-from conftest import ON_CPU, PROMPTS, greedy, launch, needs_standin
+from conftest import PROMPTS, launch, needs_standin
 from server_ext.client import SGLangError
 
 
