@@ -91,6 +91,8 @@ class Patch:
     process: str = "all"
     # One line for the manifest: what and why.
     summary: str = ""
+    # Targets that do not exist in stock SGLang: the patch adds them (revert deletes them).
+    adds: Tuple[str, ...] = ()
     # Whether patches/ carries the same change as a source patch (the spawn seam needs none).
     has_source_patch: bool = True
 

@@ -10,7 +10,7 @@ import asyncio
 from typing import List, Optional
 
 from sglang_patch._core import Patch
-from sglang_patch.io_structs import MemoryOccupationError, summarize
+from sglang_patch.io_structs import MemoryOccupationError, summarize, summarize_status
 
 _ENGINE = "sglang.srt.entrypoints.engine.Engine."
 
@@ -41,11 +41,26 @@ def resume_memory_occupation(self, tags: Optional[List[str]] = None):
     return _call(self, "ResumeMemoryOccupationReqInput", "resume_memory_occupation", tags=tags)
 
 
+def get_memory_occupation(self):
+    """Per tag and TP rank: "resident"/"released", bytes, and whether the weights are current."""
+    from sglang_patch.tokenizer_manager import get_memory_occupation as ask
+
+    return summarize_status(asyncio.get_event_loop().run_until_complete(ask(self.tokenizer_manager)))
+
+
 class EnginePatch(Patch):
     name = "engine"
-    targets = (_ENGINE + "release_memory_occupation", _ENGINE + "resume_memory_occupation")
+    targets = (
+        _ENGINE + "release_memory_occupation",
+        _ENGINE + "resume_memory_occupation",
+        _ENGINE + "get_memory_occupation",
+    )
+    adds = (_ENGINE + "get_memory_occupation",)
     process = "server"
-    summary = "Engine.release/resume_memory_occupation(tags=None) return the reply, raise on refusal"
+    summary = "Engine.release/resume_memory_occupation(tags=None) return the reply; Engine.get_memory_occupation()"
 
     def replacements(self):
-        return self.marked(dict(zip(self.targets, (release_memory_occupation, resume_memory_occupation))))
+        release, resume, status = self.targets
+        new = self.marked({release: release_memory_occupation, resume: resume_memory_occupation})
+        get_memory_occupation.__sglang_patch__ = self.name
+        return {**new, status: get_memory_occupation}

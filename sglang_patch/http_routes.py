@@ -1,4 +1,4 @@
-"""Patch ``http_routes``: ``POST /release_memory_occupation`` and ``/resume_memory_occupation`` by tag.
+"""Patch ``http_routes``: release/resume by tag over HTTP, and ``GET /memory_occupation``.
 
 Stock routes (entrypoints/http_server.py:483-502) bind the empty request dataclass, so ``tags``
 is dropped, a missing body is a 422 and the reply is ``null``. The patch swaps the two routes in
@@ -7,7 +7,8 @@ the app's route list (revert puts the original list back) for thin handlers that
 - answer 200 with ``{"success", "message", "released_tags", "changed_tags", ...}``;
 - answer 400 for a body that is not a JSON object, unknown fields or bad tags, 409 when requests
   are running, 500 when the scheduler failed — always JSON with a message naming the fix.
-Handlers reach the engine only through the tokenizer manager, as stock routes do.
+``GET /memory_occupation`` answers the state of each tag per TP rank. Handlers reach the engine
+only through the tokenizer manager, as stock routes do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import dataclasses
 import json
 
 from sglang_patch._core import Patch
-from sglang_patch.io_structs import HTTP_STATUS, summarize
+from sglang_patch.io_structs import HTTP_STATUS, summarize, summarize_status
 from sglang_patch.tags import InvalidRequestError
 
 _APP_ROUTES = "sglang.srt.entrypoints.http_server.app.router.routes"
@@ -24,6 +25,22 @@ _PATHS = {
     "/release_memory_occupation": ("ReleaseMemoryOccupationReqInput", "release_memory_occupation"),
     "/resume_memory_occupation": ("ResumeMemoryOccupationReqInput", "resume_memory_occupation"),
 }
+
+
+_STATUS_PATH = "/memory_occupation"
+
+
+async def memory_occupation():
+    """Per tag and TP rank: "resident"/"released", bytes, and whether the weights are current."""
+    from fastapi.responses import JSONResponse
+    from sglang.srt.entrypoints import http_server
+    from sglang_patch.tokenizer_manager import get_memory_occupation
+
+    try:
+        outputs = await get_memory_occupation(http_server._global_state.tokenizer_manager)
+    except Exception as e:
+        return _error(500, "failed", f"memory_occupation failed: {e!r}")
+    return JSONResponse(summarize_status(outputs))
 
 
 def _error(status: int, error: str, message: str):
@@ -85,8 +102,10 @@ class HTTPRoutesPatch(Patch):
 
         stock_routes = self.original(_APP_ROUTES)
         routes = [r for r in stock_routes if getattr(r, "path", None) not in _PATHS]
+        routes = [r for r in routes if getattr(r, "path", None) != _STATUS_PATH]
         for path, (request_cls_name, method_name) in _PATHS.items():
             endpoint = _handler(request_cls_name, method_name)
             endpoint.__annotations__ = {"request": Request}
             routes.append(APIRoute(path, endpoint, methods=["POST", "GET"]))
+        routes.append(APIRoute(_STATUS_PATH, memory_occupation, methods=["GET"]))
         return {_APP_ROUTES: routes}

@@ -83,6 +83,22 @@ class IOStructsPatch(Patch):
         return out
 
 
+# -- the status request: new message types, owned by this package ---------------------------------
+
+
+@dataclasses.dataclass
+class GetMemoryOccupationReqInput:
+    """Ask every scheduler for the state of each memory tag (GET /memory_occupation)."""
+
+
+@dataclasses.dataclass
+class GetMemoryOccupationReqOutput:
+    # One entry per TP rank of this data-parallel group, rank order: {"tp_rank": int,
+    # "tags": {tag: {"state": "resident" | "released", "bytes": int}}, "weights_current": bool,
+    # "release_waiting": [tags] or None, "memory_saver_enabled": bool}
+    ranks: List[Dict[str, Any]]
+
+
 # -- replies, shared by the Engine and HTTP patches -----------------------------------------------
 
 HTTP_STATUS = {"": 200, "invalid_request": 400, "busy": 409, "failed": 500}
@@ -107,4 +123,14 @@ def summarize(outputs: List[Any]) -> Dict[str, Any]:
         "released_tags": sorted({t for o in outputs for t in o.released_tags}),
         "changed_tags": sorted({t for o in outputs for t in o.changed_tags}),
         "memory_saver_enabled": all(o.memory_saver_enabled for o in outputs),
+    }
+
+
+def summarize_status(outputs: List[Any]) -> Dict[str, Any]:
+    """One JSON-able status from every data-parallel group's ``GetMemoryOccupationReqOutput``."""
+    ranks = [dict(rank, dp_rank=dp) for dp, o in enumerate(outputs) for rank in o.ranks]
+    return {
+        "released_tags": sorted({t for r in ranks for t, v in r["tags"].items() if v["state"] == "released"}),
+        "weights_current": all(r["weights_current"] for r in ranks),
+        "ranks": ranks,
     }

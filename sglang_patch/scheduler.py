@@ -67,6 +67,8 @@ class MemoryLedger:
         self.released: Set[str] = set()
         self.pending: Optional[_PendingRelease] = None
         self.stashed_buffers: Optional[List[tuple]] = None
+        # False from a resume of "weights" (their content is gone) until a weight update succeeds.
+        self.weights_current = True
 
     @staticmethod
     def of(scheduler) -> "MemoryLedger":
@@ -287,6 +289,7 @@ def resume_memory_occupation(scheduler, recv_req):
                 adapter.resume(WEIGHTS)
                 _restore_buffers(_model(scheduler), ledger.stashed_buffers)
                 ledger.stashed_buffers = None
+                ledger.weights_current = False
             ledger.released.discard(WEIGHTS)
             done.append(WEIGHTS)
         if KV_CACHE in todo:
@@ -322,21 +325,111 @@ def _serve_pending_release(scheduler) -> None:
     scheduler.send_to_tokenizer.send_pyobj(output)
 
 
+# -- status and weight updates ----------------------------------------------------------------
+
+
+def _tensor_bytes(objs) -> int:
+    """Bytes of the distinct storages among tensors (and lists of tensors) in ``objs``."""
+    storages = {}
+    for obj in objs:
+        for t in obj if isinstance(obj, (list, tuple)) else [obj]:
+            if isinstance(t, torch.Tensor):
+                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    return sum(storages.values())
+
+
+def _tag_bytes(scheduler) -> dict:
+    """What each tag holds in this rank: the model's parameters and buffers; the KV pools."""
+    runner = scheduler.tp_worker.worker.model_runner
+    model = runner.model
+    return {
+        WEIGHTS: _tensor_bytes(list(model.parameters()) + list(model.buffers())),
+        KV_CACHE: _tensor_bytes(list(vars(runner.token_to_kv_pool).values()) + [runner.req_to_token_pool.req_to_token]),
+    }
+
+
+def get_memory_occupation(scheduler, recv_req):
+    from sglang_patch.io_structs import GetMemoryOccupationReqOutput
+
+    ledger = MemoryLedger.of(scheduler)
+    mine = {
+        "tp_rank": scheduler.tp_rank,
+        "tags": {
+            tag: {"state": "released" if tag in ledger.released else "resident", "bytes": nbytes}
+            for tag, nbytes in _tag_bytes(scheduler).items()
+        },
+        "weights_current": ledger.weights_current,
+        "release_waiting": ledger.pending.tags if ledger.pending else None,
+        "memory_saver_enabled": bool(scheduler.memory_saver_adapter.enabled),
+    }
+    ranks = [mine]
+    if scheduler.tp_size > 1:
+        ranks = [None] * scheduler.tp_size
+        torch.distributed.all_gather_object(ranks, mine, group=scheduler.tp_cpu_group)
+    return GetMemoryOccupationReqOutput(ranks=ranks)
+
+
+def _guarded_update(stock):
+    """A weight update: refused while the weights are released; a success makes them current."""
+
+    def update(scheduler, recv_req):
+        ledger = MemoryLedger.of(scheduler)
+        if WEIGHTS in ledger.released:
+            return _refused_update(
+                stock.__name__, 'the weights are released: resume them first (POST /resume_memory_occupation '
+                '{"tags": ["weights"]}), then update; the KV cache may stay released meanwhile'
+            )
+        result = stock(scheduler, recv_req)
+        if result.success:
+            ledger.weights_current = True
+        return result
+
+    return update
+
+
+def _refused_update(method_name: str, message: str):
+    from sglang.srt.managers import io_struct
+
+    output_cls = {
+        "update_weights_from_disk": io_struct.UpdateWeightFromDiskReqOutput,
+        "update_weights_from_distributed": io_struct.UpdateWeightsFromDistributedReqOutput,
+        "update_weights_from_tensor": io_struct.UpdateWeightsFromTensorReqOutput,
+    }[method_name]
+    return output_cls(False, message)
+
+
+_UPDATES = ("update_weights_from_disk", "update_weights_from_distributed", "update_weights_from_tensor")
+
+
 class SchedulerPatch(Patch):
     name = "scheduler"
     targets = (
+        _SCHEDULER + "__init__",
         _SCHEDULER + "release_memory_occupation",
         _SCHEDULER + "resume_memory_occupation",
         _SCHEDULER + "process_input_requests",
         _SCHEDULER + "get_new_batch_prefill",
-    )
+    ) + tuple(_SCHEDULER + name for name in _UPDATES)
     process = "scheduler"
-    summary = "Scheduler releases/resumes by tag: ledger, wait/abort/reject for running requests, gated admission"
+    summary = (
+        "Scheduler releases/resumes by tag: ledger, wait/abort/reject for running requests, gated admission, "
+        "status, no weight update into released weights"
+    )
 
     def replacements(self):
-        release, resume, inputs, prefill = self.targets
+        init, release, resume, inputs, prefill = self.targets[:5]
+        stock_init = self.original(init)
         stock_inputs = self.original(inputs)
         stock_prefill = self.original(prefill)
+
+        def __init__(scheduler, *args, **kwargs):
+            stock_init(scheduler, *args, **kwargs)
+            from sglang_patch.io_structs import GetMemoryOccupationReqInput
+
+            # The dispatcher's (type, handler) list is built in __init__: add the status request.
+            scheduler._request_dispatcher._mapping.append(
+                (GetMemoryOccupationReqInput, lambda req: get_memory_occupation(scheduler, req))
+            )
 
         def process_input_requests(scheduler, recv_reqs):
             stock_inputs(scheduler, recv_reqs)
@@ -348,11 +441,13 @@ class SchedulerPatch(Patch):
                 return None  # nothing new runs on released memory, or while a release waits
             return stock_prefill(scheduler)
 
-        return self.marked(
-            {
-                release: release_memory_occupation,
-                resume: resume_memory_occupation,
-                inputs: process_input_requests,
-                prefill: get_new_batch_prefill,
-            }
-        )
+        new = {
+            init: __init__,
+            release: release_memory_occupation,
+            resume: resume_memory_occupation,
+            inputs: process_input_requests,
+            prefill: get_new_batch_prefill,
+        }
+        for name in _UPDATES:
+            new[_SCHEDULER + name] = _guarded_update(self.original(_SCHEDULER + name))
+        return self.marked(new)

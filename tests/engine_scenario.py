@@ -55,6 +55,7 @@ def main(model_path: str, device: str) -> dict:
                 weights.update(load_file(f, device="cuda"))
             out["update_route"] = "tensor"
             out["update"] = list(engine.update_weights_from_tensor(list(weights.items())))
+        out["status_before_kv"] = engine.get_memory_occupation()
         out["resume_kv"] = engine.resume_memory_occupation(tags=["kv_cache"])
         out["after_staged_update"] = greedy()
         # Control: the same release/resume without the update gives other outputs.

@@ -40,7 +40,9 @@ def check(patch):
             ("__dataclass_fields__", "__annotations__", "__match_args__", ".routes")) for t in patch.targets),
         "second_apply_noop": all(again[t] is after[t] for t in patch.targets),
         "reverted_exactly": all(reverted[t] is before[t] for t in patch.targets),
-        "missing_before": [t for t in patch.targets if before[t] is _MISSING and not t.endswith("__annotations__")],
+        "missing_before": [
+            t for t in patch.targets if before[t] is _MISSING and not t.endswith("__annotations__") and t not in patch.adds
+        ],
     }
 
 

@@ -42,3 +42,10 @@ def test_engine_staged_update_restores_outputs(scenario):
     assert all(ref) and len(set(ref)) == len(ref)
     assert scenario["after_staged_update"] == ref
     assert scenario["without_update"] != ref
+
+
+def test_engine_status_after_the_staged_update(scenario):
+    status = scenario["status_before_kv"]
+    assert status["released_tags"] == ["kv_cache"]
+    assert status["weights_current"] is True  # the update made them current again
+    assert len(status["ranks"]) == 1

@@ -9,6 +9,7 @@ changes the outputs.
 from __future__ import annotations
 
 import pytest
+import requests
 
 from conftest import greedy, launch
 
@@ -55,4 +56,38 @@ def test_kv_cache_release_flushes_the_prefix_cache(server, reference):
     c.resume(["kv_cache"])
     out = [c.generate(p, max_new_tokens=12) for p in ["The quick brown fox"]]
     assert out[0]["meta_info"]["cached_tokens"] == 0
+    assert greedy(c) == reference
+
+
+def status(c):
+    return c._request("GET", "/memory_occupation")
+
+
+def test_memory_occupation_reports_state_bytes_and_current_weights(server):
+    c = server.client
+    s = status(c)
+    assert s["released_tags"] == [] and s["weights_current"] is True
+    (rank,) = s["ranks"]
+    assert rank["tp_rank"] == 0 and rank["memory_saver_enabled"] is True
+    assert rank["tags"]["weights"]["bytes"] > 0 and rank["tags"]["kv_cache"]["bytes"] > 0
+    c.release(["kv_cache"])
+    assert status(c)["ranks"][0]["tags"]["kv_cache"]["state"] == "released"
+    c.release(["weights"])
+    assert status(c)["released_tags"] == ["kv_cache", "weights"]
+    c.resume(["weights"])
+    assert status(c)["weights_current"] is False  # their content did not survive the release
+    c.update_weights_from_disk(server.model_path)
+    assert status(c)["weights_current"] is True
+    c.resume(["kv_cache"])
+    assert status(c)["released_tags"] == []
+
+
+def test_weight_update_into_released_weights_is_refused(server, reference):
+    c = server.client
+    c.release(["weights"])
+    r = requests.post(server.url + "/update_weights_from_disk", json={"model_path": server.model_path}, timeout=60)
+    assert r.status_code == 400, r.text
+    assert "resume them first" in r.json()["message"]
+    c.resume(["weights"])
+    c.update_weights_from_disk(server.model_path)
     assert greedy(c) == reference

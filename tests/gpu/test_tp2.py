@@ -81,3 +81,12 @@ def test_staged_update_restores_outputs_on_both_ranks(tp2):
     c.update_weights_from_disk(tp2.model_path)
     c.resume(["kv_cache"])
     assert greedy(c) == reference
+
+
+def test_status_reports_every_rank(tp2):
+    tp2.client.release(["kv_cache"])
+    status = tp2.client._request("GET", "/memory_occupation")
+    tp2.client.resume(["kv_cache"])
+    assert [r["tp_rank"] for r in status["ranks"]] == [0, 1]
+    assert all(r["tags"]["kv_cache"]["state"] == "released" for r in status["ranks"])
+    assert all(r["tags"]["weights"]["state"] == "resident" for r in status["ranks"])
