@@ -65,6 +65,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from server_ext.offline_models import build_shape_only, llama8b_config, llama_param_shapes  # noqa: E402
+from server_ext.server_process import free_port  # noqa: E402
 
 GB = 1e9
 ALL_PHASES = ("cycle", "latency", "throughput", "sweep")
@@ -447,12 +448,6 @@ class ServerDied(RuntimeError):
     def __init__(self, kind: str, what: str, detail: str = ""):
         super().__init__(f"{what}: server {kind}. {detail}")
         self.kind, self.what, self.detail = kind, what, detail
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
