@@ -260,7 +260,8 @@ def release_memory_occupation(scheduler, recv_req):
     if not _agree(scheduler, busy is None):
         if mode == REJECT:
             return _release_reply(
-                scheduler, error="busy", message=f"cannot release {todo}: {busy}; memory is never paused under a running batch. "
+                scheduler, error="busy", message=f"cannot release {todo}: {busy or 'another TP rank is busy'}; "
+                "memory is never paused under a running batch. "
                 "Retry later, or use mode 'wait' (default) or 'abort'"
             )
         if mode == ABORT:
