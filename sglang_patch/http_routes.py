@@ -101,8 +101,7 @@ class HTTPRoutesPatch(Patch):
         from fastapi.routing import APIRoute
 
         stock_routes = self.original(_APP_ROUTES)
-        routes = [r for r in stock_routes if getattr(r, "path", None) not in _PATHS]
-        routes = [r for r in routes if getattr(r, "path", None) != _STATUS_PATH]
+        routes = [r for r in stock_routes if getattr(r, "path", None) not in (*_PATHS, _STATUS_PATH)]
         for path, (request_cls_name, method_name) in _PATHS.items():
             endpoint = _handler(request_cls_name, method_name)
             endpoint.__annotations__ = {"request": Request}
