@@ -65,6 +65,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from server_ext.offline_models import build_shape_only, llama8b_config, llama_param_shapes  # noqa: E402
+from server_ext.envs import prepend_pythonpath  # noqa: E402
 from server_ext.server_process import free_port  # noqa: E402
 
 GB = 1e9
@@ -472,7 +473,7 @@ class Server:
 
     def start(self, timeout: float) -> float:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        prepend_pythonpath(env, str(REPO_ROOT))
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self._log.write(("$ " + shlex.join(self.cmd) + "\n").encode())

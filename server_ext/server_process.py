@@ -17,6 +17,7 @@ import time
 from typing import Dict, List, Optional
 
 from server_ext.client import SGLangClient
+from server_ext.envs import prepend_pythonpath
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,9 +47,7 @@ class ServerProcess:
         self.args = [python, "-m", "server_ext.launch", *args, "--host", "127.0.0.1", "--port", str(self.port)]
         self.log_path = log_path
         self.env = dict(os.environ if env is None else env)
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            [REPO_ROOT] + [p for p in self.env.get("PYTHONPATH", "").split(os.pathsep) if p and p != REPO_ROOT]
-        )
+        prepend_pythonpath(self.env, REPO_ROOT)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc: Optional[subprocess.Popen] = None
         self.client = SGLangClient(self.url, timeout=120, api_key=api_key)

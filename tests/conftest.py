@@ -19,6 +19,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from server_ext.envs import prepend_pythonpath  # noqa: E402
 from server_ext.server_process import ServerProcess  # noqa: E402
 from server_ext.offline_models import build  # noqa: E402
 
@@ -62,7 +63,7 @@ def server_env(tmp_dir: str) -> dict:
     env["TMPDIR"] = tmp_dir
     env["TORCHDYNAMO_DISABLE"] = "1" if ON_CPU else env.get("TORCHDYNAMO_DISABLE", "0")
     if ON_CPU:
-        env["PYTHONPATH"] = os.pathsep.join([STANDIN_DIR] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        prepend_pythonpath(env, STANDIN_DIR)
         env["TMS_STANDIN_LOG"] = os.path.join(tmp_dir, "tms-calls.jsonl")
     return env
 

@@ -8,12 +8,13 @@ import sys
 import pytest
 
 from conftest import DEVICE, REPO, server_env
+from server_ext.envs import prepend_pythonpath
 
 
 @pytest.fixture(scope="module")
 def scenario(tiny_model, tmp_path_factory):
     env = server_env(str(tmp_path_factory.mktemp("engine")))
-    env["PYTHONPATH"] = os.pathsep.join([REPO, env.get("PYTHONPATH", "")])
+    prepend_pythonpath(env, REPO)
     proc = subprocess.run(
         [sys.executable, os.path.join(REPO, "tests", "engine_scenario.py"), tiny_model, DEVICE],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,

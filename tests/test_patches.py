@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 import sglang_patch
+from server_ext.envs import prepend_pythonpath
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = [p.name for p in sglang_patch.patches()]
@@ -24,7 +25,7 @@ def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def with_repo_on_path() -> dict:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    return prepend_pythonpath(dict(os.environ), REPO)
 
 
 @pytest.fixture(scope="module")

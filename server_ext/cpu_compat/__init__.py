@@ -35,8 +35,8 @@ def enable() -> None:
     """Make the CPU stand-in for vllm importable here and in every process spawned from here."""
     if COMPAT_DIR not in sys.path:
         sys.path.insert(0, COMPAT_DIR)
-    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if COMPAT_DIR not in parts:
-        os.environ["PYTHONPATH"] = os.pathsep.join([COMPAT_DIR] + parts)
+    from server_ext.envs import prepend_pythonpath
+
+    prepend_pythonpath(os.environ, COMPAT_DIR)
     # _custom_ops.py otherwise reaches for sgl_kernel (absent on CPU) while torch.distributed starts.
     os.environ.setdefault("USE_VLLM_CUSTOM_ALLREDUCE", "1")
