@@ -9,7 +9,9 @@
     c.generate("Hello", max_new_tokens=16)
 
 Every call has a timeout; a non-2xx answer raises ``SGLangError`` carrying the status code and
-the server's JSON (``message`` says what to fix); an unreachable server raises
+the server's JSON (``message`` says what to fix; e.g. 503 from ``generate`` while memory is
+released or the weights are not updated yet, 507 from ``resume`` when the device has no room
+for it); an unreachable server raises
 ``requests.ConnectionError``/``Timeout`` as usual.
 """
 
@@ -70,6 +72,10 @@ class SGLangClient:
     def resume(self, tags: Optional[List[str]] = None) -> Dict[str, Any]:
         """Resume GPU memory by tag; None resumes all (weights first)."""
         return self._request("POST", "/resume_memory_occupation", {} if tags is None else {"tags": tags})
+
+    def status(self) -> Dict[str, Any]:
+        """GET /memory_occupation: released tags, whether the weights are current, per TP rank details."""
+        return self._request("GET", "/memory_occupation")
 
     # -- weights --------------------------------------------------------------------------
     def update_weights_from_disk(self, model_path: str, load_format: Optional[str] = None) -> Dict[str, Any]:

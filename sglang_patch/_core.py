@@ -10,6 +10,7 @@ staticmethod and classmethod wrappers survive the round trip (wrapt does the sam
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import importlib.metadata
@@ -76,6 +77,26 @@ def mark_wrapper(wrapper: Callable, original: Callable, patch_name: str) -> Call
     functools.update_wrapper(wrapper, original, assigned=("__name__", "__qualname__"), updated=())
     wrapper.__sglang_patch__ = patch_name
     return wrapper
+
+
+# What a dataclass's shape consists of: replacing these gives the class new fields in place.
+DATACLASS_ATTRS = ("__init__", "__repr__", "__eq__", "__dataclass_fields__", "__annotations__", "__match_args__")
+
+
+def widened_dataclass(cls: type, extra) -> Dict[str, Any]:
+    """The dataclass attributes ``cls`` would have with ``extra`` fields ((name, type, field)) appended.
+
+    Replacing those attributes on ``cls`` adds the fields to the existing class object, which
+    modules that imported it by name keep seeing. A ``__post_init__`` keeps being called.
+    """
+    have = {f.name for f in dataclasses.fields(cls)}
+    current = [(f.name, f.type, f) for f in dataclasses.fields(cls)]
+    namespace = {"__post_init__": cls.__post_init__} if hasattr(cls, "__post_init__") else None
+    shape = dataclasses.make_dataclass(
+        cls.__name__, current + [spec for spec in extra if spec[0] not in have], namespace=namespace
+    )
+    shape.__init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return {attr: shape.__dict__[attr] for attr in DATACLASS_ATTRS}
 
 
 class Patch:

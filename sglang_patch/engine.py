@@ -1,30 +1,19 @@
-"""Patch ``engine``: ``Engine.release_memory_occupation(tags=None)`` and ``resume_memory_occupation``.
+"""Patch ``engine``: ``Engine.release_memory_occupation(tags=None)``, ``resume_memory_occupation``
+and ``get_memory_occupation()``.
 
 Stock ``Engine`` (entrypoints/engine.py:442-456) takes no tags and returns None. Here both methods
-take ``tags`` (None or [] means all; release also ``mode`` and ``timeout``), return the reply as a dict (``released_tags``,
-``changed_tags``, ``message``...) and raise ``MemoryOccupationError`` when the scheduler refused
-(busy, failed) or ``InvalidRequestError`` for bad tags. Upstream 0.4.8 gained the same signature.
+take ``tags`` (None or [] means all; release also ``mode`` and ``timeout``), return the reply as a
+dict (``released_tags``, ``changed_tags``, ``weights_current``, ``message``...) and raise
+``MemoryOccupationError`` when the scheduler refused (busy, no room, failed) or
+``InvalidRequestError`` for bad tags. Upstream 0.4.8 gained the same signature.
 """
 
-import asyncio
 from typing import List, Optional
 
 from sglang_patch._core import Patch
-from sglang_patch.io_structs import MemoryOccupationError, summarize, summarize_status
+from sglang_patch.memory_occupation import frontend
 
 _ENGINE = "sglang.srt.entrypoints.engine.Engine."
-
-
-def _call(engine, request_cls_name: str, method_name: str, **fields):
-    from sglang.srt.managers import io_struct
-
-    obj = getattr(io_struct, request_cls_name)(**fields)
-    method = getattr(engine.tokenizer_manager, method_name)
-    loop = asyncio.get_event_loop()
-    reply = summarize(loop.run_until_complete(method(obj, None)))
-    if not reply["success"]:
-        raise MemoryOccupationError(reply)
-    return reply
 
 
 def release_memory_occupation(self, tags: Optional[List[str]] = None, mode: str = "wait", timeout: Optional[float] = None):
@@ -33,19 +22,17 @@ def release_memory_occupation(self, tags: Optional[List[str]] = None, mode: str 
     ``mode`` says what happens to requests still running: "wait" (default, up to ``timeout``
     seconds, 60 if None), "abort" them, or "reject" the release at once.
     """
-    return _call(self, "ReleaseMemoryOccupationReqInput", "release_memory_occupation", tags=tags, mode=mode, timeout=timeout)
+    return frontend.engine_release(self, tags=tags, mode=mode, timeout=timeout)
 
 
 def resume_memory_occupation(self, tags: Optional[List[str]] = None):
     """Resume GPU memory by tag, weights before kv_cache; None or [] resumes all."""
-    return _call(self, "ResumeMemoryOccupationReqInput", "resume_memory_occupation", tags=tags)
+    return frontend.engine_resume(self, tags=tags)
 
 
 def get_memory_occupation(self):
     """Per tag and TP rank: "resident"/"released", bytes, and whether the weights are current."""
-    from sglang_patch.tokenizer_manager import get_memory_occupation as ask
-
-    return summarize_status(asyncio.get_event_loop().run_until_complete(ask(self.tokenizer_manager)))
+    return frontend.engine_status(self)
 
 
 class EnginePatch(Patch):

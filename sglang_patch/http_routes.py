@@ -1,110 +1,49 @@
-"""Patch ``http_routes``: release/resume by tag over HTTP, and ``GET /memory_occupation``.
+"""Patch ``http_routes``: release/resume by tag over HTTP, ``GET /memory_occupation``, and 503 for
+generation while memory is released.
 
 Stock routes (entrypoints/http_server.py:483-502) bind the empty request dataclass, so ``tags``
 is dropped, a missing body is a 422 and the reply is ``null``. The patch swaps the two routes in
-the app's route list (revert puts the original list back) for thin handlers that:
-- take ``{"tags": [...]}``, an empty body or ``{}`` meaning all tags;
-- answer 200 with ``{"success", "message", "released_tags", "changed_tags", ...}``;
-- answer 400 for a body that is not a JSON object, unknown fields or bad tags, 409 when requests
-  are running, 500 when the scheduler failed — always JSON with a message naming the fix.
-``GET /memory_occupation`` answers the state of each tag per TP rank. Handlers reach the engine
-only through the tokenizer manager, as stock routes do.
+the app's route list for the thin handlers in ``sglang_patch.memory_occupation.frontend``
+(JSON replies: 200, 400 invalid request, 409 busy, 507 no room to resume, 500 failed), adds
+``GET /memory_occupation``, and appends the ``GenerationGate`` middleware, which answers 503 on
+the generation routes while a tag is released or the weights are stale. ``_wait_and_warmup``
+(:790) runs through ``frontend.run_http_warmup``: a release waits for SGLang's own warm-up
+request (the server kills itself when that fails). Revert puts the original lists and function back.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 from sglang_patch._core import Patch
-from sglang_patch.io_structs import HTTP_STATUS, summarize, summarize_status
-from sglang_patch.tags import InvalidRequestError
+from sglang_patch.memory_occupation import frontend
 
-_APP_ROUTES = "sglang.srt.entrypoints.http_server.app.router.routes"
-_PATHS = {
-    "/release_memory_occupation": ("ReleaseMemoryOccupationReqInput", "release_memory_occupation"),
-    "/resume_memory_occupation": ("ResumeMemoryOccupationReqInput", "resume_memory_occupation"),
+_APP = "sglang.srt.entrypoints.http_server.app."
+_ROUTES = {
+    "/release_memory_occupation": (frontend.release_route, ["POST", "GET"]),
+    "/resume_memory_occupation": (frontend.resume_route, ["POST", "GET"]),
+    "/memory_occupation": (frontend.status_route, ["GET"]),
 }
-
-
-_STATUS_PATH = "/memory_occupation"
-
-
-async def memory_occupation():
-    """Per tag and TP rank: "resident"/"released", bytes, and whether the weights are current."""
-    from fastapi.responses import JSONResponse
-    from sglang.srt.entrypoints import http_server
-    from sglang_patch.tokenizer_manager import get_memory_occupation
-
-    try:
-        outputs = await get_memory_occupation(http_server._global_state.tokenizer_manager)
-    except Exception as e:
-        return _error(500, "failed", f"memory_occupation failed: {e!r}")
-    return JSONResponse(summarize_status(outputs))
-
-
-def _error(status: int, error: str, message: str):
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse({"success": False, "error": error, "message": message}, status_code=status)
-
-
-async def _read_object(request, request_cls) -> dict:
-    """The JSON body as a dict of the request's fields; raises ValueError naming the problem."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as e:
-        raise ValueError(f"body is not valid JSON ({e}); send e.g. {{\"tags\": [\"kv_cache\"]}}") from None
-    if not isinstance(body, dict):
-        raise ValueError(f"body must be a JSON object such as {{\"tags\": [\"kv_cache\"]}}, got {body!r}")
-    allowed = [f.name for f in dataclasses.fields(request_cls)]
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown field(s) {unknown}; this route takes {allowed}")
-    return body
-
-
-def _handler(request_cls_name: str, method_name: str):
-    async def handle(request):
-        from fastapi.responses import JSONResponse
-        from sglang.srt.entrypoints import http_server
-        from sglang.srt.managers import io_struct
-
-        request_cls = getattr(io_struct, request_cls_name)
-        try:
-            obj = request_cls(**await _read_object(request, request_cls))
-            manager = http_server._global_state.tokenizer_manager
-            outputs = await getattr(manager, method_name)(obj, request)
-        except (ValueError, InvalidRequestError) as e:
-            return _error(400, "invalid_request", str(e))
-        except Exception as e:
-            return _error(500, "failed", f"{method_name} failed: {e!r}")
-        reply = summarize(outputs)
-        return JSONResponse(reply, status_code=HTTP_STATUS.get(reply["error"], 500))
-
-    handle.__name__ = method_name
-    handle.__doc__ = f"{method_name} by tag: body {{\"tags\": [...]}}; empty body means all tags."
-    return handle
 
 
 class HTTPRoutesPatch(Patch):
     name = "http_routes"
-    targets = (_APP_ROUTES,)
+    targets = (_APP + "router.routes", _APP + "user_middleware", "sglang.srt.entrypoints.http_server._wait_and_warmup")
     process = "server"
-    summary = "HTTP release/resume routes take {\"tags\": [...]} and answer JSON with clear errors"
+    summary = (
+        "HTTP release/resume routes take {\"tags\": [...]} and answer JSON with clear errors; "
+        "GET /memory_occupation; generation answers 503 while memory is released"
+    )
 
     def replacements(self):
-        from fastapi import Request
         from fastapi.routing import APIRoute
+        from starlette.middleware import Middleware
 
-        stock_routes = self.original(_APP_ROUTES)
-        routes = [r for r in stock_routes if getattr(r, "path", None) not in (*_PATHS, _STATUS_PATH)]
-        for path, (request_cls_name, method_name) in _PATHS.items():
-            endpoint = _handler(request_cls_name, method_name)
-            endpoint.__annotations__ = {"request": Request}
-            routes.append(APIRoute(path, endpoint, methods=["POST", "GET"]))
-        routes.append(APIRoute(_STATUS_PATH, memory_occupation, methods=["GET"]))
-        return {_APP_ROUTES: routes}
+        routes_target, middleware_target, warmup_target = self.targets
+        routes = [r for r in self.original(routes_target) if getattr(r, "path", None) not in _ROUTES]
+        routes += [APIRoute(path, endpoint, methods=methods) for path, (endpoint, methods) in _ROUTES.items()]
+        middleware = list(self.original(middleware_target)) + [Middleware(frontend.GenerationGate)]
+        stock_warmup = self.original(warmup_target)
+
+        def _wait_and_warmup(*args, **kwargs):
+            return frontend.run_http_warmup(stock_warmup, *args, **kwargs)
+
+        return {routes_target: routes, middleware_target: middleware, **self.marked({warmup_target: _wait_and_warmup})}

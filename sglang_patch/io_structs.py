@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional
 
-from sglang_patch._core import Patch
+from sglang_patch._core import DATACLASS_ATTRS, Patch, widened_dataclass
 
 _IO = "sglang.srt.managers.io_struct."
 
@@ -35,7 +35,7 @@ _REPLY_FIELDS = [
     ("success", bool, dataclasses.field(default=True)),
     # Human-readable outcome, or the reason for a failure and how to fix it.
     ("message", str, dataclasses.field(default="")),
-    # "" on success, else one of: "invalid_request", "busy", "failed".
+    # "" on success, else one of: "invalid_request", "busy", "insufficient_memory", "failed".
     ("error", str, dataclasses.field(default="")),
     # Every tag that is released once this call is done (in this scheduler).
     ("released_tags", List[str], dataclasses.field(default_factory=list)),
@@ -43,6 +43,9 @@ _REPLY_FIELDS = [
     ("changed_tags", List[str], dataclasses.field(default_factory=list)),
     # False when the server runs without --enable-memory-saver: states change, no memory moves.
     ("memory_saver_enabled", bool, dataclasses.field(default=True)),
+    # False after "weights" was resumed without a backup and before a weight update succeeded:
+    # generation is refused until then (unless --allow-stale-weights).
+    ("weights_current", bool, dataclasses.field(default=True)),
 ]
 _CLASSES = {
     "ReleaseMemoryOccupationReqInput": _RELEASE_FIELDS,
@@ -50,40 +53,9 @@ _CLASSES = {
     "ReleaseMemoryOccupationReqOutput": _REPLY_FIELDS,
     "ResumeMemoryOccupationReqOutput": _REPLY_FIELDS,
 }
-# What a dataclass's shape consists of: replacing these gives the class new fields in place.
-_DATACLASS_ATTRS = ("__init__", "__repr__", "__eq__", "__dataclass_fields__", "__annotations__", "__match_args__")
 
 
-def _widened(cls: type, extra) -> Dict[str, Any]:
-    """The dataclass attributes ``cls`` would have with ``extra`` fields appended."""
-    have = {f.name for f in dataclasses.fields(cls)}
-    current = [(f.name, f.type, f) for f in dataclasses.fields(cls)]
-    shape = dataclasses.make_dataclass(
-        cls.__name__, current + [spec for spec in extra if spec[0] not in have]
-    )
-    shape.__init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    return {attr: shape.__dict__[attr] for attr in _DATACLASS_ATTRS}
-
-
-class IOStructsPatch(Patch):
-    name = "io_structs"
-    targets = tuple(_IO + cls + "." + attr for cls in _CLASSES for attr in _DATACLASS_ATTRS)
-    process = "all"
-    summary = "tags (+ release mode, timeout) on the memory requests; outcome fields on their replies"
-
-    def replacements(self):
-        from sglang.srt.managers import io_struct
-
-        out = {}
-        for cls_name, extra in _CLASSES.items():
-            for attr, value in _widened(getattr(io_struct, cls_name), extra).items():
-                if callable(value):
-                    value.__sglang_patch__ = self.name
-                out[_IO + cls_name + "." + attr] = value
-        return out
-
-
-# -- the status request: new message types, owned by this package ---------------------------------
+# -- the status request: new message types -------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -95,42 +67,32 @@ class GetMemoryOccupationReqInput:
 class GetMemoryOccupationReqOutput:
     # One entry per TP rank of this data-parallel group, rank order: {"tp_rank": int,
     # "tags": {tag: {"state": "resident" | "released", "bytes": int}}, "weights_current": bool,
-    # "release_waiting": [tags] or None, "memory_saver_enabled": bool}
+    # "weights_cpu_backup_bytes": int or None, "release_waiting": [tags] or None,
+    # "memory_saver_enabled": bool}
     ranks: List[Dict[str, Any]]
 
 
-# -- replies, shared by the Engine and HTTP patches -----------------------------------------------
-
-HTTP_STATUS = {"": 200, "invalid_request": 400, "busy": 409, "failed": 500}
+_NEW_CLASSES = {"GetMemoryOccupationReqInput": GetMemoryOccupationReqInput, "GetMemoryOccupationReqOutput": GetMemoryOccupationReqOutput}
 
 
-class MemoryOccupationError(RuntimeError):
-    """A release or resume that did not happen; ``reply`` holds the scheduler's answer."""
+class IOStructsPatch(Patch):
+    name = "io_structs"
+    targets = tuple(_IO + cls + "." + attr for cls in _CLASSES for attr in DATACLASS_ATTRS) + tuple(
+        _IO + cls for cls in _NEW_CLASSES
+    )
+    adds = tuple(_IO + cls for cls in _NEW_CLASSES)
+    process = "all"
+    summary = "tags (+ release mode, timeout) on the memory requests; outcome fields on their replies; the status request"
 
-    def __init__(self, reply: Dict[str, Any]):
-        super().__init__(reply["message"])
-        self.reply = reply
+    def replacements(self):
+        from sglang.srt.managers import io_struct
 
-
-def summarize(outputs: List[Any]) -> Dict[str, Any]:
-    """One JSON-able reply from the outputs of every scheduler that answered (one per DP rank)."""
-    failed = [o for o in outputs if not o.success]
-    first = failed[0] if failed else outputs[0]
-    return {
-        "success": not failed,
-        "message": first.message,
-        "error": first.error,
-        "released_tags": sorted({t for o in outputs for t in o.released_tags}),
-        "changed_tags": sorted({t for o in outputs for t in o.changed_tags}),
-        "memory_saver_enabled": all(o.memory_saver_enabled for o in outputs),
-    }
-
-
-def summarize_status(outputs: List[Any]) -> Dict[str, Any]:
-    """One JSON-able status from every data-parallel group's ``GetMemoryOccupationReqOutput``."""
-    ranks = [dict(rank, dp_rank=dp) for dp, o in enumerate(outputs) for rank in o.ranks]
-    return {
-        "released_tags": sorted({t for r in ranks for t, v in r["tags"].items() if v["state"] == "released"}),
-        "weights_current": all(r["weights_current"] for r in ranks),
-        "ranks": ranks,
-    }
+        out = {}
+        for cls_name, extra in _CLASSES.items():
+            for attr, value in widened_dataclass(getattr(io_struct, cls_name), extra).items():
+                if callable(value):
+                    value.__sglang_patch__ = self.name
+                out[_IO + cls_name + "." + attr] = value
+        for cls_name, cls in _NEW_CLASSES.items():
+            out[_IO + cls_name] = cls
+        return out

@@ -1,405 +1,23 @@
 """Patch ``scheduler``: release and resume GPU memory by tag, in the scheduler process.
 
-Replaces ``Scheduler.release_memory_occupation`` / ``resume_memory_occupation``
-(managers/scheduler.py:2049-2067) and wraps ``process_input_requests`` (:880) and
-``get_new_batch_prefill``. Stock pauses everything at once, even under a running batch (the next
-step then crashes the scheduler), stashes the model's buffers as a second GPU copy, and a second
-resume in a row crashes on the missing stash.
-
-Here, per scheduler:
-- tags are checked again (the tokenizer manager already did; a bad message never crashes the
-  scheduler); None / [] means all;
-- a ledger records which tags are released: releasing a released tag or resuming a resident one
-  is a no-op that the reply reports (``changed_tags``), never a second pause;
-- memory is never paused under a running batch. A release that finds requests running (SGLang's
-  own warm-up included, and the overlap scheduler's last step still on the device) follows its
-  ``mode``: ``wait`` (default) stops admitting new requests and is carried out from the event
-  loop once the running ones finish, ``abort`` aborts them first (finish reason says why),
-  ``reject`` answers ``busy`` at once. Past ``timeout`` a waiting release answers ``busy``;
-- while any tag is released (or a release waits), no new request is admitted: queued requests
-  stay queued and run after the resume;
-- release ``kv_cache``: drop finished requests, flush the radix cache and pools (their contents
-  die with the memory), synchronize, pause the tag;
-- release ``weights``: copy the model's buffers (rotary caches and the like, which no weight
-  update rewrites) to CPU memory, synchronize, pause the tag;
-- resume in the order weights, then kv_cache, and put the buffers back once weights are mapped;
-- with tensor parallelism, ranks agree on when a waiting release runs, and every rank reaches a
-  barrier before rank 0 replies.
-Upstream 0.4.8 (sgl-project/sglang#7099) orders pause/resume the same way.
+The logic lives in ``sglang_patch.memory_occupation.scheduler`` (shared with the source series;
+its docstring explains the ledger, release modes, admission and the resume pre-check). This
+module wires it into ``Scheduler``:
+- ``release_memory_occupation`` / ``resume_memory_occupation`` (managers/scheduler.py:2049-2067)
+  are replaced;
+- ``process_input_requests`` (:880) serves a release waiting for running requests after inputs;
+- ``get_new_batch_prefill`` (:1345) admits nothing while memory is released or weights are stale;
+- the three ``update_weights_*`` handlers (:2005-2047) refuse while the weights are released and
+  mark them current on success;
+- ``__init__`` adds the status request (``GetMemoryOccupationReqInput``) to the dispatcher.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from dataclasses import dataclass
-from typing import Any, List, Optional, Set
-
-import torch
-
 from sglang_patch._core import Patch
-from sglang_patch.tags import (
-    ABORT,
-    DEFAULT_RELEASE_TIMEOUT_S,
-    KV_CACHE,
-    REJECT,
-    WEIGHTS,
-    InvalidRequestError,
-    check_release_options,
-    normalize_tags,
-)
-
-logger = logging.getLogger(__name__)
+from sglang_patch.memory_occupation import scheduler as logic
 
 _SCHEDULER = "sglang.srt.managers.scheduler.Scheduler."
-
-
-@dataclass
-class _PendingRelease:
-    tags: List[str]
-    deadline: float
-
-
-class MemoryLedger:
-    """What one scheduler has released, a release waiting for running requests, stashed buffers."""
-
-    def __init__(self) -> None:
-        self.released: Set[str] = set()
-        self.pending: Optional[_PendingRelease] = None
-        self.stashed_buffers: Optional[List[tuple]] = None
-        # False from a resume of "weights" (their content is gone) until a weight update succeeds.
-        self.weights_current = True
-
-    @staticmethod
-    def of(scheduler) -> "MemoryLedger":
-        ledger = scheduler.__dict__.get("_sglang_patch_ledger")
-        if ledger is None:
-            ledger = scheduler._sglang_patch_ledger = MemoryLedger()
-        return ledger
-
-    @property
-    def admitting(self) -> bool:
-        return not self.released and self.pending is None
-
-
-# -- when is it safe ------------------------------------------------------------------------
-
-
-def _running(scheduler) -> List[Any]:
-    """Unfinished requests that hold memory: the running batch, a chunked prefill, a PP micro-batch."""
-    reqs = [r for r in scheduler.running_batch.reqs if not r.finished()]
-    if scheduler.chunked_req is not None:
-        reqs.append(scheduler.chunked_req)
-    if scheduler.pp_size > 1:
-        reqs += [r for mb in scheduler.running_mbs for r in mb.reqs if not r.finished()]
-    return reqs
-
-
-def _busy_reason(scheduler, count_queue: bool = True) -> Optional[str]:
-    """Why memory cannot be paused now, or None.
-
-    Finished requests that SGLang has not yet dropped from the running batch do not count; a
-    batch whose result is still pending on the device (overlap scheduler) does.
-    """
-    running = len(_running(scheduler))
-    queued = len(scheduler.waiting_queue) if count_queue else 0
-    in_flight = bool(getattr(scheduler, "result_queue", None))
-    if not (running or queued or in_flight):
-        return None
-    return f"{running} request(s) running, {queued} queued" + (", a batch still on the device" if in_flight else "")
-
-
-def _agree(scheduler, flag: bool) -> bool:
-    """True only if every TP rank says True (ranks must act on the same loop turn)."""
-    if scheduler.tp_size == 1:
-        return flag
-    t = torch.tensor([int(flag)])
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN, group=scheduler.tp_cpu_group)
-    return bool(t.item())
-
-
-def _synchronize() -> None:
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-
-
-def _barrier(scheduler) -> None:
-    if scheduler.tp_size > 1:
-        torch.distributed.barrier(group=scheduler.tp_cpu_group)
-
-
-def _flush(scheduler) -> None:
-    """Flush the radix cache and pools with nothing running; queued requests stay queued.
-
-    Finished requests are dropped from the running batch first (as the next loop turn would).
-    ``flush_cache`` refuses while requests are queued, but queued requests hold no KV memory and
-    match their prefix afresh when admitted, so the queue is set aside for the flush.
-    """
-    if scheduler.running_batch.reqs:
-        scheduler.running_batch.filter_batch()
-    queued, scheduler.waiting_queue = scheduler.waiting_queue, []
-    try:
-        flushed = scheduler.flush_cache()
-    finally:
-        scheduler.waiting_queue = queued + scheduler.waiting_queue
-    if not flushed:
-        raise RuntimeError("Scheduler.flush_cache refused although no request is running")
-
-
-def _abort_all(scheduler, tags: List[str]) -> None:
-    """Release mode 'abort': end running and queued requests, each with a finish reason saying why."""
-    from sglang.srt.managers.schedule_batch import FINISH_ABORT
-
-    message = f"aborted: GPU memory {tags} is being released (release mode 'abort')"
-    for req in _running(scheduler):  # finish at the end of their current step, as /abort_request does
-        req.to_abort = True
-        req.to_abort_message = message
-    queued, scheduler.waiting_queue = scheduler.waiting_queue, []
-    for req in queued:  # never scheduled: answer them now
-        req.finished_reason = FINISH_ABORT(message=message)
-    if queued:
-        scheduler.stream_output(queued, return_logprob=False)
-
-
-# -- the model's buffers --------------------------------------------------------------------
-
-
-def _model(scheduler):
-    return scheduler.tp_worker.worker.model_runner.model
-
-
-def _stash_buffers(model) -> List[tuple]:
-    return [(name, buf.detach().to("cpu", copy=True)) for name, buf in model.named_buffers()]
-
-
-def _restore_buffers(model, stashed: List[tuple]) -> None:
-    buffers = dict(model.named_buffers())
-    for name, saved in stashed:
-        buffers[name].copy_(saved)
-
-
-# -- replies ----------------------------------------------------------------------------------
-
-
-def _reply(scheduler, output_cls, verb: str, changed=(), error: str = "", message: str = ""):
-    ledger = MemoryLedger.of(scheduler)
-    saver_on = bool(scheduler.memory_saver_adapter.enabled)
-    if not error and not message:
-        message = f"{verb}d {list(changed)}" if changed else f"nothing to {verb}"
-        if not saver_on:
-            message += " (the server runs without --enable-memory-saver: no memory was freed or mapped)"
-    return output_cls(
-        success=not error,
-        message=message,
-        error=error,
-        released_tags=sorted(ledger.released),
-        changed_tags=list(changed),
-        memory_saver_enabled=saver_on,
-    )
-
-
-def _release_reply(scheduler, **kwargs):
-    from sglang.srt.managers.io_struct import ReleaseMemoryOccupationReqOutput
-
-    return _reply(scheduler, ReleaseMemoryOccupationReqOutput, "release", **kwargs)
-
-
-def _resume_reply(scheduler, **kwargs):
-    from sglang.srt.managers.io_struct import ResumeMemoryOccupationReqOutput
-
-    return _reply(scheduler, ResumeMemoryOccupationReqOutput, "resume", **kwargs)
-
-
-# -- release and resume -----------------------------------------------------------------------
-
-
-def _release_now(scheduler, todo: List[str]):
-    """Pause ``todo`` (kv_cache before weights); the scheduler is known to be idle."""
-    ledger = MemoryLedger.of(scheduler)
-    adapter = scheduler.memory_saver_adapter
-    saver_on = bool(adapter.enabled)
-    done: List[str] = []
-    try:
-        if KV_CACHE in todo:
-            _flush(scheduler)
-            if saver_on:
-                _synchronize()
-                adapter.pause(KV_CACHE)
-            ledger.released.add(KV_CACHE)
-            done.append(KV_CACHE)
-        if WEIGHTS in todo:
-            if saver_on:
-                ledger.stashed_buffers = _stash_buffers(_model(scheduler))
-                _synchronize()
-                adapter.pause(WEIGHTS)
-            ledger.released.add(WEIGHTS)
-            done.append(WEIGHTS)
-    except Exception as e:  # a failure must not take the scheduler down with it
-        logger.exception("release_memory_occupation failed")
-        return _release_reply(scheduler, changed=done, error="failed", message=f"release of {todo} failed after {done}: {e!r}")
-    finally:
-        _barrier(scheduler)
-    return _release_reply(scheduler, changed=done)
-
-
-def release_memory_occupation(scheduler, recv_req):
-    ledger = MemoryLedger.of(scheduler)
-    mode = getattr(recv_req, "mode", "wait")
-    timeout = getattr(recv_req, "timeout", None)
-    try:
-        tags = normalize_tags(getattr(recv_req, "tags", None))
-        check_release_options(mode, timeout)
-    except InvalidRequestError as e:
-        return _release_reply(scheduler, error="invalid_request", message=str(e))
-    if ledger.pending is not None:
-        return _release_reply(
-            scheduler, error="busy", message=f"a release of {ledger.pending.tags} is already waiting for running requests; retry after it answers"
-        )
-    todo = [t for t in tags if t not in ledger.released]
-    busy = _busy_reason(scheduler, count_queue=ledger.admitting) if todo else None
-    if not _agree(scheduler, busy is None):
-        if mode == REJECT:
-            return _release_reply(
-                scheduler, error="busy", message=f"cannot release {todo}: {busy or 'another TP rank is busy'}; "
-                "memory is never paused under a running batch. "
-                "Retry later, or use mode 'wait' (default) or 'abort'"
-            )
-        if mode == ABORT:
-            _abort_all(scheduler, todo)
-        ledger.pending = _PendingRelease(todo, time.monotonic() + (timeout or DEFAULT_RELEASE_TIMEOUT_S))
-        return None  # answered from the event loop (process_input_requests) once idle
-    return _release_now(scheduler, todo)
-
-
-def resume_memory_occupation(scheduler, recv_req):
-    ledger = MemoryLedger.of(scheduler)
-    try:
-        tags = normalize_tags(getattr(recv_req, "tags", None))
-    except InvalidRequestError as e:
-        return _resume_reply(scheduler, error="invalid_request", message=str(e))
-    if ledger.pending is not None:
-        return _resume_reply(scheduler, error="busy", message=f"a release of {ledger.pending.tags} is still waiting; resume after it answers")
-    todo = [t for t in tags if t in ledger.released]  # normalize_tags gives weights first
-
-    adapter = scheduler.memory_saver_adapter
-    saver_on = bool(adapter.enabled)
-    done: List[str] = []
-    try:
-        if WEIGHTS in todo:
-            if saver_on:
-                adapter.resume(WEIGHTS)
-                _restore_buffers(_model(scheduler), ledger.stashed_buffers)
-                ledger.stashed_buffers = None
-                ledger.weights_current = False
-            ledger.released.discard(WEIGHTS)
-            done.append(WEIGHTS)
-        if KV_CACHE in todo:
-            if saver_on:
-                adapter.resume(KV_CACHE)
-            ledger.released.discard(KV_CACHE)
-            done.append(KV_CACHE)
-    except Exception as e:
-        logger.exception("resume_memory_occupation failed")
-        return _resume_reply(scheduler, changed=done, error="failed", message=f"resume of {todo} failed after {done}: {e!r}")
-    finally:
-        _barrier(scheduler)
-    return _resume_reply(scheduler, changed=done)
-
-
-def _serve_pending_release(scheduler) -> None:
-    """Each loop turn, after inputs: carry out a waiting release once nothing runs, or time it out."""
-    ledger = MemoryLedger.of(scheduler)
-    pending = ledger.pending
-    idle = _busy_reason(scheduler, count_queue=False) is None
-    expired = time.monotonic() > pending.deadline
-    if _agree(scheduler, idle):
-        ledger.pending = None
-        output = _release_now(scheduler, pending.tags)
-    elif _agree(scheduler, expired):
-        ledger.pending = None
-        output = _release_reply(
-            scheduler, error="busy", message=f"release of {pending.tags} timed out: {_busy_reason(scheduler, count_queue=False)} "
-            "still running; retry with a longer timeout or mode 'abort'"
-        )
-    else:
-        return
-    scheduler.send_to_tokenizer.send_pyobj(output)
-
-
-# -- status and weight updates ----------------------------------------------------------------
-
-
-def _tensor_bytes(objs) -> int:
-    """Bytes of the distinct storages among tensors (and lists of tensors) in ``objs``."""
-    storages = {}
-    for obj in objs:
-        for t in obj if isinstance(obj, (list, tuple)) else [obj]:
-            if isinstance(t, torch.Tensor):
-                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-    return sum(storages.values())
-
-
-def _tag_bytes(scheduler) -> dict:
-    """What each tag holds in this rank: the model's parameters and buffers; the KV pools."""
-    runner = scheduler.tp_worker.worker.model_runner
-    model = runner.model
-    return {
-        WEIGHTS: _tensor_bytes(list(model.parameters()) + list(model.buffers())),
-        KV_CACHE: _tensor_bytes(list(vars(runner.token_to_kv_pool).values()) + [runner.req_to_token_pool.req_to_token]),
-    }
-
-
-def get_memory_occupation(scheduler, recv_req):
-    from sglang_patch.io_structs import GetMemoryOccupationReqOutput
-
-    ledger = MemoryLedger.of(scheduler)
-    mine = {
-        "tp_rank": scheduler.tp_rank,
-        "tags": {
-            tag: {"state": "released" if tag in ledger.released else "resident", "bytes": nbytes}
-            for tag, nbytes in _tag_bytes(scheduler).items()
-        },
-        "weights_current": ledger.weights_current,
-        "release_waiting": ledger.pending.tags if ledger.pending else None,
-        "memory_saver_enabled": bool(scheduler.memory_saver_adapter.enabled),
-    }
-    ranks = [mine]
-    if scheduler.tp_size > 1:
-        ranks = [None] * scheduler.tp_size
-        torch.distributed.all_gather_object(ranks, mine, group=scheduler.tp_cpu_group)
-    return GetMemoryOccupationReqOutput(ranks=ranks)
-
-
-def _guarded_update(stock):
-    """A weight update: refused while the weights are released; a success makes them current."""
-
-    def update(scheduler, recv_req):
-        ledger = MemoryLedger.of(scheduler)
-        if WEIGHTS in ledger.released:
-            return _refused_update(
-                stock.__name__, 'the weights are released: resume them first (POST /resume_memory_occupation '
-                '{"tags": ["weights"]}), then update; the KV cache may stay released meanwhile'
-            )
-        result = stock(scheduler, recv_req)
-        if result.success:
-            ledger.weights_current = True
-        return result
-
-    return update
-
-
-def _refused_update(method_name: str, message: str):
-    from sglang.srt.managers import io_struct
-
-    output_cls = {
-        "update_weights_from_disk": io_struct.UpdateWeightFromDiskReqOutput,
-        "update_weights_from_distributed": io_struct.UpdateWeightsFromDistributedReqOutput,
-        "update_weights_from_tensor": io_struct.UpdateWeightsFromTensorReqOutput,
-    }[method_name]
-    return output_cls(False, message)
-
-
-_UPDATES = ("update_weights_from_disk", "update_weights_from_distributed", "update_weights_from_tensor")
 
 
 class SchedulerPatch(Patch):
@@ -410,11 +28,11 @@ class SchedulerPatch(Patch):
         _SCHEDULER + "resume_memory_occupation",
         _SCHEDULER + "process_input_requests",
         _SCHEDULER + "get_new_batch_prefill",
-    ) + tuple(_SCHEDULER + name for name in _UPDATES)
+    ) + tuple(_SCHEDULER + name for name in logic.WEIGHT_UPDATES)
     process = "scheduler"
     summary = (
         "Scheduler releases/resumes by tag: ledger, wait/abort/reject for running requests, gated admission, "
-        "status, no weight update into released weights"
+        "resume pre-check, weights backup, status, no weight update into released weights"
     )
 
     def replacements(self):
@@ -425,22 +43,27 @@ class SchedulerPatch(Patch):
 
         def __init__(scheduler, *args, **kwargs):
             stock_init(scheduler, *args, **kwargs)
-            from sglang_patch.io_structs import GetMemoryOccupationReqInput
+            from sglang.srt.managers.io_struct import GetMemoryOccupationReqInput
 
             # The dispatcher's (type, handler) list is built in __init__: add the status request.
             scheduler._request_dispatcher._mapping.append(
-                (GetMemoryOccupationReqInput, lambda req: get_memory_occupation(scheduler, req))
+                (GetMemoryOccupationReqInput, lambda req: logic.get_memory_occupation(scheduler, req))
             )
 
         def process_input_requests(scheduler, recv_reqs):
             stock_inputs(scheduler, recv_reqs)
-            if MemoryLedger.of(scheduler).pending is not None:
-                _serve_pending_release(scheduler)
+            logic.after_input_requests(scheduler)
 
         def get_new_batch_prefill(scheduler):
-            if not MemoryLedger.of(scheduler).admitting:
-                return None  # nothing new runs on released memory, or while a release waits
+            if not logic.admitting(scheduler):
+                return None  # nothing new runs on released memory, stale weights, or while a release waits
             return stock_prefill(scheduler)
+
+        def release_memory_occupation(scheduler, recv_req):
+            return logic.release_memory_occupation(scheduler, recv_req)
+
+        def resume_memory_occupation(scheduler, recv_req):
+            return logic.resume_memory_occupation(scheduler, recv_req)
 
         new = {
             init: __init__,
@@ -449,6 +72,14 @@ class SchedulerPatch(Patch):
             inputs: process_input_requests,
             prefill: get_new_batch_prefill,
         }
-        for name in _UPDATES:
-            new[_SCHEDULER + name] = _guarded_update(self.original(_SCHEDULER + name))
+        for name in logic.WEIGHT_UPDATES:
+            new[_SCHEDULER + name] = self._guarded_update(name)
         return self.marked(new)
+
+    def _guarded_update(self, method_name: str):
+        stock = self.original(_SCHEDULER + method_name)
+
+        def update(scheduler, recv_req):
+            return logic.update_weights(scheduler, method_name, recv_req, lambda req: stock(scheduler, req))
+
+        return update

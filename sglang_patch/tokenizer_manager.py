@@ -1,59 +1,75 @@
-"""Patch ``tokenizer_manager``: check requests before they leave, return the schedulers' replies.
+"""Patch ``tokenizer_manager``: check requests, return replies, refuse generation on released memory.
 
 Stock ``TokenizerManager.release_memory_occupation`` / ``resume_memory_occupation``
-(managers/tokenizer_manager.py:932-946) forward the request and drop the answer. Here a bad
-``tags`` (or release ``mode``/``timeout``) raises InvalidRequestError in the caller's process
-(Engine or HTTP server) before anything reaches a scheduler, and the list of replies (one per
-data-parallel rank) comes back. ``__init__`` also sets up the channel for the status request
-(``get_memory_occupation``): a communicator, and its reply type in the result dispatcher.
+(managers/tokenizer_manager.py:932-946) forward the request and drop the answer. The replacements
+(``sglang_patch.memory_occupation.frontend``) raise InvalidRequestError for a bad ``tags``,
+``mode`` or ``timeout`` in the caller's process (Engine or HTTP server) before anything reaches a
+scheduler, return the replies (one per data-parallel rank), and mirror the memory state.
+``generate_request`` (:398) refuses while memory is released or the weights are stale
+(GenerationRefusedError, a ValueError); the three ``update_weights_*`` methods (:832-930) mark
+the weights current after a success. ``__init__`` sets up the channel for the status request:
+a communicator, and its reply type in the result dispatcher.
 """
 
 from sglang_patch._core import Patch
-from sglang_patch.tags import check_release_options, normalize_tags
+from sglang_patch.memory_occupation import frontend
 
 _TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
-
-
-async def release_memory_occupation(manager, obj, request=None):
-    normalize_tags(obj.tags)
-    check_release_options(obj.mode, obj.timeout)
-    manager.auto_create_handle_loop()
-    return await manager.release_memory_occupation_communicator(obj)
-
-
-async def resume_memory_occupation(manager, obj, request=None):
-    normalize_tags(obj.tags)
-    manager.auto_create_handle_loop()
-    return await manager.resume_memory_occupation_communicator(obj)
-
-
-async def get_memory_occupation(manager):
-    """Every scheduler's memory state: a list with one reply per data-parallel rank."""
-    from sglang_patch.io_structs import GetMemoryOccupationReqInput
-
-    manager.auto_create_handle_loop()
-    return await manager._sglang_patch_status_communicator(GetMemoryOccupationReqInput())
+_UPDATES = ("update_weights_from_disk", "update_weights_from_distributed", "update_weights_from_tensor")
 
 
 class TokenizerManagerPatch(Patch):
     name = "tokenizer_manager"
-    targets = (_TM + "release_memory_occupation", _TM + "resume_memory_occupation", _TM + "__init__")
+    targets = (
+        _TM + "release_memory_occupation", _TM + "resume_memory_occupation", _TM + "__init__", _TM + "generate_request"
+    ) + tuple(_TM + name for name in _UPDATES)
     process = "server"
-    summary = "TokenizerManager validates requests, returns the schedulers' replies, carries the status request"
+    summary = (
+        "TokenizerManager validates requests, returns the schedulers' replies, carries the status request, "
+        "refuses generation while memory is released or weights are stale"
+    )
 
     def replacements(self):
-        release, resume, init = self.targets
+        release, resume, init, generate = self.targets[:4]
         stock_init = self.original(init)
+        stock_generate = self.original(generate)
+
+        async def release_memory_occupation(manager, obj, request=None):
+            return await frontend.release_memory_occupation(manager, obj)
+
+        async def resume_memory_occupation(manager, obj, request=None):
+            return await frontend.resume_memory_occupation(manager, obj)
 
         def __init__(manager, server_args, *args, **kwargs):
             stock_init(manager, server_args, *args, **kwargs)
+            from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
             from sglang.srt.managers.tokenizer_manager import _Communicator
-            from sglang_patch.io_structs import GetMemoryOccupationReqOutput
 
             status = _Communicator(manager.send_to_scheduler, server_args.dp_size)
-            manager._sglang_patch_status_communicator = status
+            manager.get_memory_occupation_communicator = status
             manager._result_dispatcher._mapping.append((GetMemoryOccupationReqOutput, status.handle_recv))
 
-        return self.marked(
-            {release: release_memory_occupation, resume: resume_memory_occupation, init: __init__}
-        )
+        async def generate_request(manager, obj, request=None):
+            frontend.check_can_generate(manager)
+            async for out in stock_generate(manager, obj, request):
+                yield out
+
+        new = {
+            release: release_memory_occupation,
+            resume: resume_memory_occupation,
+            init: __init__,
+            generate: generate_request,
+        }
+        for name in _UPDATES:
+            new[_TM + name] = self._tracked_update(name)
+        return self.marked(new)
+
+    def _tracked_update(self, method_name: str):
+        stock = self.original(_TM + method_name)
+
+        async def update(manager, obj, request=None):
+            result = await stock(manager, obj, request)
+            frontend.weights_updated(manager, result)
+            return result
+
+        return update

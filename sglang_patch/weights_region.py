@@ -8,7 +8,7 @@ tag, so that region, and only it, is tagged. Upstream: sgl-project/sglang#7099 (
 
 from sglang_patch._core import Patch
 from sglang_patch.memory_saver import default_region_tag
-from sglang_patch.tags import WEIGHTS
+from sglang_patch.memory_occupation.tags import WEIGHTS
 
 
 class WeightsRegionPatch(Patch):

@@ -22,7 +22,11 @@ def snapshot(patch):
 
 def marked(obj, name):
     fn = getattr(obj, "__func__", obj)  # staticmethod
-    return getattr(fn, "__sglang_patch__", None) == name or type(obj).__module__.startswith("sglang_patch")
+    return (
+        getattr(fn, "__sglang_patch__", None) == name
+        or type(obj).__module__.startswith("sglang_patch")  # a ChildEntry
+        or isinstance(obj, type) and obj.__module__.startswith("sglang_patch")  # a class the patch adds
+    )
 
 
 def check(patch):
@@ -37,7 +41,7 @@ def check(patch):
         "targets": len(patch.targets),
         "all_replaced": all(after[t] is not before[t] for t in patch.targets),
         "replacements_marked": all(marked(after[t], patch.name) or t.endswith(
-            ("__dataclass_fields__", "__annotations__", "__match_args__", ".routes")) for t in patch.targets),
+            ("__dataclass_fields__", "__annotations__", "__match_args__", ".routes", ".user_middleware")) for t in patch.targets),
         "second_apply_noop": all(again[t] is after[t] for t in patch.targets),
         "reverted_exactly": all(reverted[t] is before[t] for t in patch.targets),
         "missing_before": [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sglang_patch.tags import InvalidRequestError, check_release_options, normalize_tags
+from sglang_patch.memory_occupation.tags import InvalidRequestError, check_release_options, normalize_tags
 
 
 @pytest.mark.parametrize(

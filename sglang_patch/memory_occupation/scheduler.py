@@ -1,0 +1,473 @@
+"""The scheduler side: release and resume GPU memory by tag, safely, in each scheduler process.
+
+Stock 0.4.6.post5 (managers/scheduler.py:2049-2067) pauses everything at once, even under a
+running batch (the next step then crashes the scheduler), stashes the model's buffers as a second
+GPU copy, and a second resume in a row crashes on the missing stash. Here, per scheduler:
+- tags are checked again (the tokenizer manager already did; a bad message never crashes the
+  scheduler); None / [] means all;
+- a ledger records which tags are released: releasing a released tag or resuming a resident one
+  is a no-op that the reply reports (``changed_tags``), never a second pause;
+- memory is never paused under a running batch. A release that finds requests running (SGLang's
+  own warm-up included, and the overlap scheduler's last step still on the device) follows its
+  ``mode``: ``wait`` (default) is carried out from the event loop once the running and queued
+  requests have finished (the frontend refuses new ones meanwhile), ``abort`` aborts them first
+  (finish reason says why), ``reject`` answers ``busy`` at once. Past ``timeout`` a waiting
+  release answers ``busy``;
+- no queued request is started while any tag is released, while an "abort" release waits, or
+  while the weights are stale (resumed without a backup and not updated since); such a request
+  (one that raced the release; the frontend refuses the rest with a 503) runs once memory and
+  weights are back;
+- release ``kv_cache``: drop finished requests, flush the radix cache and pools (their contents
+  die with the memory), synchronize, pause the tag;
+- release ``weights``: with ``--weights-cpu-backup`` copy all their bytes to pinned host memory
+  (weights_backup.py), else copy only the model's buffers (rotary caches and the like, which no
+  weight update rewrites) to CPU; synchronize, pause the tag;
+- resume: first check that the device has room for what comes back (else answer
+  ``insufficient_memory`` and keep the tags released: a failed mapping would kill the process),
+  then weights before kv_cache, and put the backup or buffers back once weights are mapped;
+- with tensor parallelism, ranks agree on when a waiting release runs and whether a resume fits,
+  and every rank reaches a barrier before rank 0 replies.
+Upstream 0.4.8 (sgl-project/sglang#7099) orders pause/resume the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Set
+
+import torch
+
+from .tags import ABORT, DEFAULT_RELEASE_TIMEOUT_S, KV_CACHE, REJECT, WAIT, WEIGHTS, InvalidRequestError
+from .tags import check_release_options, normalize_tags
+from .weights_backup import WeightsBackup
+
+logger = logging.getLogger(__name__)
+
+# A resume needs the tags' bytes plus this much (allocation granularity, fragmentation) to be free.
+RESUME_SLACK_FRACTION = 0.01
+RESUME_SLACK_BYTES = 256 << 20
+
+
+@dataclass
+class _PendingRelease:
+    tags: List[str]
+    deadline: float
+    mode: str
+
+
+class MemoryLedger:
+    """What one scheduler has released, a release waiting for running requests, what was saved."""
+
+    def __init__(self, server_args) -> None:
+        self.released: Set[str] = set()
+        self.pending: Optional[_PendingRelease] = None
+        self.stashed_buffers: Optional[List[tuple]] = None
+        self.backup = WeightsBackup() if getattr(server_args, "weights_cpu_backup", False) else None
+        self.allow_stale_weights = bool(getattr(server_args, "allow_stale_weights", False))
+        self.resume_headroom_bytes = int(float(getattr(server_args, "resume_headroom_gb", 0.0)) * (1 << 30))
+        # False from a resume of "weights" without a backup (their content is gone) until a weight
+        # update succeeds.
+        self.weights_current = True
+
+    @staticmethod
+    def of(scheduler) -> "MemoryLedger":
+        ledger = scheduler.__dict__.get("_memory_ledger")
+        if ledger is None:
+            ledger = scheduler._memory_ledger = MemoryLedger(scheduler.server_args)
+        return ledger
+
+    @property
+    def admitting(self) -> bool:
+        """Whether queued requests may start: nothing released, weights current, and no release
+        waiting, except one in mode "wait", which lets the queue drain before it runs."""
+        stale = not self.weights_current and not self.allow_stale_weights
+        draining = self.pending is None or self.pending.mode == WAIT
+        return not self.released and not stale and draining
+
+
+# -- when is it safe ------------------------------------------------------------------------
+
+
+def _running(scheduler) -> List[Any]:
+    """Unfinished requests that hold memory: the running batch, a chunked prefill, a PP micro-batch."""
+    reqs = [r for r in scheduler.running_batch.reqs if not r.finished()]
+    if scheduler.chunked_req is not None:
+        reqs.append(scheduler.chunked_req)
+    if scheduler.pp_size > 1:
+        reqs += [r for mb in scheduler.running_mbs for r in mb.reqs if not r.finished()]
+    return reqs
+
+
+def _busy_reason(scheduler, count_queue: bool = True) -> Optional[str]:
+    """Why memory cannot be paused now, or None.
+
+    Finished requests that SGLang has not yet dropped from the running batch do not count; a
+    batch whose result is still pending on the device (overlap scheduler) does.
+    """
+    running = len(_running(scheduler))
+    queued = len(scheduler.waiting_queue) if count_queue else 0
+    in_flight = bool(getattr(scheduler, "result_queue", None))
+    if not (running or queued or in_flight):
+        return None
+    return f"{running} request(s) running, {queued} queued" + (", a batch still on the device" if in_flight else "")
+
+
+def _agree(scheduler, flag: bool) -> bool:
+    """True only if every TP rank says True (ranks must act on the same loop turn)."""
+    if scheduler.tp_size == 1:
+        return flag
+    t = torch.tensor([int(flag)])
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN, group=scheduler.tp_cpu_group)
+    return bool(t.item())
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def _barrier(scheduler) -> None:
+    if scheduler.tp_size > 1:
+        torch.distributed.barrier(group=scheduler.tp_cpu_group)
+
+
+def _flush(scheduler) -> None:
+    """Flush the radix cache and pools with nothing running; queued requests stay queued.
+
+    Finished requests are dropped from the running batch first (as the next loop turn would).
+    ``flush_cache`` refuses while requests are queued, but queued requests hold no KV memory and
+    match their prefix afresh when admitted, so the queue is set aside for the flush.
+    """
+    if scheduler.running_batch.reqs:
+        scheduler.running_batch.filter_batch()
+    queued, scheduler.waiting_queue = scheduler.waiting_queue, []
+    try:
+        flushed = scheduler.flush_cache()
+    finally:
+        scheduler.waiting_queue = queued + scheduler.waiting_queue
+    if not flushed:
+        raise RuntimeError("Scheduler.flush_cache refused although no request is running")
+
+
+def _abort_message(tags: List[str]) -> str:
+    return f"aborted: GPU memory {tags} is being released (release mode 'abort')"
+
+
+def _abort_queued(scheduler, tags: List[str]) -> None:
+    """End the queued requests (never scheduled) now, with a finish reason saying why."""
+    from sglang.srt.managers.schedule_batch import FINISH_ABORT
+
+    queued, scheduler.waiting_queue = scheduler.waiting_queue, []
+    for req in queued:
+        req.finished_reason = FINISH_ABORT(message=_abort_message(tags))
+    if queued:
+        scheduler.stream_output(queued, return_logprob=False)
+
+
+def _abort_all(scheduler, tags: List[str]) -> None:
+    """Release mode 'abort': end running and queued requests, each with a finish reason saying why."""
+    for req in _running(scheduler):  # finish at the end of their current step, as /abort_request does
+        req.to_abort = True
+        req.to_abort_message = _abort_message(tags)
+    _abort_queued(scheduler, tags)
+
+
+# -- what the tags hold -----------------------------------------------------------------------
+
+
+def _runner(scheduler):
+    return scheduler.tp_worker.worker.model_runner
+
+
+def _stash_buffers(model) -> List[tuple]:
+    return [(name, buf.detach().to("cpu", copy=True)) for name, buf in model.named_buffers()]
+
+
+def _restore_buffers(model, stashed: List[tuple]) -> None:
+    buffers = dict(model.named_buffers())
+    for name, saved in stashed:
+        buffers[name].copy_(saved)
+
+
+def _tensor_bytes(objs) -> int:
+    """Bytes of the distinct storages among tensors (and lists of tensors) in ``objs``."""
+    storages = {}
+    for obj in objs:
+        for t in obj if isinstance(obj, (list, tuple)) else [obj]:
+            if isinstance(t, torch.Tensor):
+                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    return sum(storages.values())
+
+
+def _tag_bytes(scheduler) -> dict:
+    """What each tag holds in this rank: the model's parameters and buffers; the KV pools."""
+    runner = _runner(scheduler)
+    model = runner.model
+    return {
+        WEIGHTS: _tensor_bytes(list(model.parameters()) + list(model.buffers())),
+        KV_CACHE: _tensor_bytes(list(vars(runner.token_to_kv_pool).values()) + [runner.req_to_token_pool.req_to_token]),
+    }
+
+
+def _free_device_bytes(scheduler) -> int:
+    if _runner(scheduler).device == "cuda":
+        return torch.cuda.mem_get_info()[0]
+    import psutil
+
+    return psutil.virtual_memory().available
+
+
+def _resume_shortfall(scheduler, todo: List[str]) -> Optional[str]:
+    """None if this rank has room for ``todo``; else why not, with the figures."""
+    ledger = MemoryLedger.of(scheduler)
+    tag_bytes = _tag_bytes(scheduler)
+    needed = sum(tag_bytes[t] for t in todo)
+    wanted = int(needed * (1 + RESUME_SLACK_FRACTION)) + RESUME_SLACK_BYTES + ledger.resume_headroom_bytes
+    free = _free_device_bytes(scheduler)
+    if free >= wanted:
+        return None
+    gib = 1 << 30
+    return (
+        f"cannot resume {todo} on TP rank {scheduler.tp_rank}: it needs {needed / gib:.2f} GiB "
+        f"({wanted / gib:.2f} GiB with slack and --resume-headroom-gb) but {free / gib:.2f} GiB is free; "
+        f"free device memory (e.g. the trainer's copy of the weights, torch.cuda.empty_cache()) and "
+        f"retry. The tags stay released and the server keeps serving"
+    )
+
+
+# -- replies ----------------------------------------------------------------------------------
+
+
+def _reply(scheduler, output_cls, verb: str, changed=(), error: str = "", message: str = ""):
+    ledger = MemoryLedger.of(scheduler)
+    saver_on = bool(scheduler.memory_saver_adapter.enabled)
+    if not error and not message:
+        message = f"{verb}d {list(changed)}" if changed else f"nothing to {verb}"
+        if not saver_on:
+            message += " (the server runs without --enable-memory-saver: no memory was freed or mapped)"
+        elif not ledger.weights_current and WEIGHTS in changed and verb == "resume":
+            message += (
+                "; the weights hold no data until you push them (update_weights_from_tensor/_disk/"
+                "_distributed): generation is refused until then (see --weights-cpu-backup)"
+            )
+    return output_cls(
+        success=not error,
+        message=message,
+        error=error,
+        released_tags=sorted(ledger.released),
+        changed_tags=list(changed),
+        memory_saver_enabled=saver_on,
+        weights_current=ledger.weights_current,
+    )
+
+
+def _release_reply(scheduler, **kwargs):
+    from sglang.srt.managers.io_struct import ReleaseMemoryOccupationReqOutput
+
+    return _reply(scheduler, ReleaseMemoryOccupationReqOutput, "release", **kwargs)
+
+
+def _resume_reply(scheduler, **kwargs):
+    from sglang.srt.managers.io_struct import ResumeMemoryOccupationReqOutput
+
+    return _reply(scheduler, ResumeMemoryOccupationReqOutput, "resume", **kwargs)
+
+
+# -- release and resume -----------------------------------------------------------------------
+
+
+def _release_now(scheduler, todo: List[str]):
+    """Pause ``todo`` (kv_cache before weights); the scheduler is known to be idle."""
+    ledger = MemoryLedger.of(scheduler)
+    adapter = scheduler.memory_saver_adapter
+    saver_on = bool(adapter.enabled)
+    done: List[str] = []
+    try:
+        if KV_CACHE in todo:
+            _flush(scheduler)
+            if saver_on:
+                _synchronize()
+                adapter.pause(KV_CACHE)
+            ledger.released.add(KV_CACHE)
+            done.append(KV_CACHE)
+        if WEIGHTS in todo:
+            if saver_on:
+                model = _runner(scheduler).model
+                if ledger.backup is not None:
+                    ledger.backup.save(model)
+                else:
+                    ledger.stashed_buffers = _stash_buffers(model)
+                _synchronize()
+                adapter.pause(WEIGHTS)
+            ledger.released.add(WEIGHTS)
+            done.append(WEIGHTS)
+    except Exception as e:  # a failure must not take the scheduler down with it
+        logger.exception("release_memory_occupation failed")
+        return _release_reply(scheduler, changed=done, error="failed", message=f"release of {todo} failed after {done}: {e!r}")
+    finally:
+        _barrier(scheduler)
+    return _release_reply(scheduler, changed=done)
+
+
+def release_memory_occupation(scheduler, recv_req):
+    """Scheduler.release_memory_occupation: a reply now, or None when it waits (answered later)."""
+    ledger = MemoryLedger.of(scheduler)
+    mode = getattr(recv_req, "mode", "wait")
+    timeout = getattr(recv_req, "timeout", None)
+    try:
+        tags = normalize_tags(getattr(recv_req, "tags", None))
+        check_release_options(mode, timeout)
+    except InvalidRequestError as e:
+        return _release_reply(scheduler, error="invalid_request", message=str(e))
+    if ledger.pending is not None:
+        return _release_reply(
+            scheduler, error="busy", message=f"a release of {ledger.pending.tags} is already waiting for running requests; retry after it answers"
+        )
+    todo = [t for t in tags if t not in ledger.released]
+    busy = _busy_reason(scheduler, count_queue=ledger.admitting) if todo else None
+    if not _agree(scheduler, busy is None):
+        if mode == REJECT:
+            return _release_reply(
+                scheduler, error="busy", message=f"cannot release {todo}: {busy or 'another TP rank is busy'}; "
+                "memory is never paused under a running batch. "
+                "Retry later, or use mode 'wait' (default) or 'abort'"
+            )
+        if mode == ABORT:
+            _abort_all(scheduler, todo)
+        ledger.pending = _PendingRelease(todo, time.monotonic() + (timeout or DEFAULT_RELEASE_TIMEOUT_S), mode)
+        return None  # answered from the event loop (after_input_requests) once idle
+    return _release_now(scheduler, todo)
+
+
+def resume_memory_occupation(scheduler, recv_req):
+    """Scheduler.resume_memory_occupation: weights before kv_cache, only if they fit."""
+    ledger = MemoryLedger.of(scheduler)
+    try:
+        tags = normalize_tags(getattr(recv_req, "tags", None))
+    except InvalidRequestError as e:
+        return _resume_reply(scheduler, error="invalid_request", message=str(e))
+    if ledger.pending is not None:
+        return _resume_reply(scheduler, error="busy", message=f"a release of {ledger.pending.tags} is still waiting; resume after it answers")
+    todo = [t for t in tags if t in ledger.released]  # normalize_tags gives weights first
+
+    adapter = scheduler.memory_saver_adapter
+    saver_on = bool(adapter.enabled)
+    if todo and saver_on:
+        shortfall = _resume_shortfall(scheduler, todo)
+        if not _agree(scheduler, shortfall is None):
+            _barrier(scheduler)
+            return _resume_reply(
+                scheduler, error="insufficient_memory", message=shortfall or "another TP rank has no room for the resume"
+            )
+    done: List[str] = []
+    try:
+        if WEIGHTS in todo:
+            if saver_on:
+                adapter.resume(WEIGHTS)
+                model = _runner(scheduler).model
+                if ledger.backup is not None:
+                    ledger.backup.restore(model)
+                else:
+                    _restore_buffers(model, ledger.stashed_buffers)
+                    ledger.stashed_buffers = None
+                    ledger.weights_current = False
+            ledger.released.discard(WEIGHTS)
+            done.append(WEIGHTS)
+        if KV_CACHE in todo:
+            if saver_on:
+                adapter.resume(KV_CACHE)
+            ledger.released.discard(KV_CACHE)
+            done.append(KV_CACHE)
+    except Exception as e:
+        logger.exception("resume_memory_occupation failed")
+        return _resume_reply(scheduler, changed=done, error="failed", message=f"resume of {todo} failed after {done}: {e!r}")
+    finally:
+        _barrier(scheduler)
+    return _resume_reply(scheduler, changed=done)
+
+
+def after_input_requests(scheduler) -> None:
+    """Each loop turn, after inputs: carry out a waiting release once nothing runs, or time it out."""
+    ledger = MemoryLedger.of(scheduler)
+    pending = ledger.pending
+    if pending is None:
+        return
+    if pending.mode == ABORT:
+        _abort_queued(scheduler, pending.tags)  # requests that raced the release into the queue
+    # "wait" drains the queue too: a request accepted before the release must not be stranded.
+    idle = _busy_reason(scheduler, count_queue=ledger.admitting) is None
+    expired = time.monotonic() > pending.deadline
+    if _agree(scheduler, idle):
+        ledger.pending = None
+        output = _release_now(scheduler, pending.tags)
+    elif _agree(scheduler, expired):
+        ledger.pending = None
+        output = _release_reply(
+            scheduler, error="busy", message=f"release of {pending.tags} timed out: {_busy_reason(scheduler, count_queue=ledger.admitting)} "
+            "still running; retry with a longer timeout or mode 'abort'"
+        )
+    else:
+        return
+    scheduler.send_to_tokenizer.send_pyobj(output)
+
+
+def admitting(scheduler) -> bool:
+    """Whether get_new_batch_prefill may start new requests now."""
+    return MemoryLedger.of(scheduler).admitting
+
+
+# -- status and weight updates ----------------------------------------------------------------
+
+
+def get_memory_occupation(scheduler, recv_req):
+    """Scheduler side of GET /memory_occupation: this rank's state, gathered over TP ranks."""
+    from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
+
+    ledger = MemoryLedger.of(scheduler)
+    mine = {
+        "tp_rank": scheduler.tp_rank,
+        "tags": {
+            tag: {"state": "released" if tag in ledger.released else "resident", "bytes": nbytes}
+            for tag, nbytes in _tag_bytes(scheduler).items()
+        },
+        "weights_current": ledger.weights_current,
+        "weights_cpu_backup_bytes": ledger.backup.host_bytes if ledger.backup else None,
+        "release_waiting": ledger.pending.tags if ledger.pending else None,
+        "memory_saver_enabled": bool(scheduler.memory_saver_adapter.enabled),
+    }
+    ranks = [mine]
+    if scheduler.tp_size > 1:
+        ranks = [None] * scheduler.tp_size
+        torch.distributed.all_gather_object(ranks, mine, group=scheduler.tp_cpu_group)
+    return GetMemoryOccupationReqOutput(ranks=ranks)
+
+
+WEIGHT_UPDATES = ("update_weights_from_disk", "update_weights_from_distributed", "update_weights_from_tensor")
+
+
+def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], Any]):
+    """A weight update (``run`` is SGLang's): refused while the weights are released; a success
+    makes them current again."""
+    ledger = MemoryLedger.of(scheduler)
+    if WEIGHTS in ledger.released:
+        return _refused_update(
+            method_name, 'the weights are released: resume them first (POST /resume_memory_occupation '
+            '{"tags": ["weights"]}), then update; the KV cache may stay released meanwhile'
+        )
+    result = run(recv_req)
+    if result.success:
+        ledger.weights_current = True
+    return result
+
+
+def _refused_update(method_name: str, message: str):
+    from sglang.srt.managers import io_struct
+
+    output_cls = {
+        "update_weights_from_disk": io_struct.UpdateWeightFromDiskReqOutput,
+        "update_weights_from_distributed": io_struct.UpdateWeightsFromDistributedReqOutput,
+        "update_weights_from_tensor": io_struct.UpdateWeightsFromTensorReqOutput,
+    }[method_name]
+    return output_cls(False, message)
