@@ -58,10 +58,13 @@ def main(model_path: str, device: str) -> dict:
         out["status_before_kv"] = engine.get_memory_occupation()
         out["resume_kv"] = engine.resume_memory_occupation(tags=["kv_cache"])
         out["after_staged_update"] = greedy()
-        # Control: the same release/resume without the update gives other outputs.
+        # Without an update, resumed weights hold garbage: generation is refused until one.
         engine.release_memory_occupation(tags=["weights"])
         engine.resume_memory_occupation(tags=["weights"])
-        out["without_update"] = greedy()
+        try:
+            greedy()
+        except sglang_patch.GenerationRefusedError as e:
+            out["stale_error"] = e.reply
     finally:
         engine.shutdown()
     return out

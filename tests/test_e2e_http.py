@@ -1,4 +1,9 @@
-"""End to end through ``python -m server_ext.launch``: tagged release/resume over real HTTP."""
+"""End to end through ``python -m server_ext.launch``: tagged release/resume over real HTTP.
+
+This server runs with ``--weights-cpu-backup``, so the weights' content survives every release in
+these tests and any test may generate after any other (test_staged_update.py covers a server
+without it, where resumed weights must be updated before generating).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ import threading
 import pytest
 import requests
 
-from conftest import PROMPTS, launch, needs_standin
+from conftest import PROMPTS, greedy, launch, needs_standin
 from server_ext.client import SGLangError
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model):
-    srv = launch(tmp_path_factory, tiny_model, "http-server")
+    # Room for 16 streams of 1000 tokens in the KV cache (the CPU default is 4096 tokens).
+    srv = launch(tmp_path_factory, tiny_model, "http-server", extra=["--weights-cpu-backup", "--max-total-tokens", "20000"])
     yield srv
     srv.stop()
 
@@ -163,21 +169,35 @@ class Streams:
         return [r["last"]["meta_info"]["finish_reason"] for r in self.results]
 
 
+# At least 16 streams run when each release arrives: no crash, every request completes or ends
+# with a stated reason, and memory is never paused under them.
+STREAMS = 16
+
+
 def test_release_mode_reject_is_409_while_generating(server):
-    streams = Streams(server)
+    streams = Streams(server, n=STREAMS, max_new_tokens=300)
     r = post(server, "/release_memory_occupation", body={"tags": ["kv_cache"], "mode": "reject"})
     assert r.status_code == 409, r.text
     assert r.json()["error"] == "busy" and "running" in r.json()["message"]
-    assert streams.join() == [{"type": "length", "length": 1500}]
+    assert streams.join() == [{"type": "length", "length": 300}] * STREAMS
     assert server.client.release(["kv_cache"], mode="reject")["changed_tags"] == ["kv_cache"]
 
 
 def test_release_mode_wait_waits_for_running_requests(server):
-    streams = Streams(server)
-    reply = server.client.release(["kv_cache"])  # default mode: wait
-    assert reply["changed_tags"] == ["kv_cache"]
-    assert streams.results[0].get("done") or streams.join()
-    assert streams.join() == [{"type": "length", "length": 1500}]  # completed in full before the release
+    streams = Streams(server, n=STREAMS, max_new_tokens=300)
+    answered = {}
+    release = threading.Thread(target=lambda: answered.setdefault("reply", server.client.release(["kv_cache"])))
+    release.start()  # default mode: wait
+    while release.is_alive() and not any(r.get("done") for r in streams.results):
+        # While the release waits for the streams, new generation is refused, not queued.
+        r = post(server, "/generate", body={"text": PROMPTS[0], "sampling_params": {"max_new_tokens": 2}})
+        if r.status_code == 503:
+            assert r.json()["error"] == "memory_releasing", r.text
+            break
+    release.join(120)
+    assert answered["reply"]["changed_tags"] == ["kv_cache"]
+    assert all(r.get("done") for r in streams.results), "the release answered before the streams finished"
+    assert streams.join() == [{"type": "length", "length": 300}] * STREAMS  # all completed in full
 
 
 def test_release_mode_wait_times_out_with_409(server):
@@ -190,23 +210,46 @@ def test_release_mode_wait_times_out_with_409(server):
 
 
 def test_release_mode_abort_ends_running_requests_with_a_reason(server):
-    streams = Streams(server, n=4, max_new_tokens=800)
+    streams = Streams(server, n=STREAMS, max_new_tokens=1000)
     reply = server.client.release(mode="abort")
     assert reply["released_tags"] == ["kv_cache", "weights"]
     reasons = streams.join()
+    assert len(reasons) == STREAMS
     assert all(r["type"] == "abort" and "being released" in r["message"] for r in reasons), reasons
 
 
-def test_requests_sent_while_released_run_after_resume(server):
-    server.client.release(["kv_cache"])
-    done = {}
-    t = threading.Thread(target=lambda: done.setdefault("out", server.client.generate(PROMPTS[0], max_new_tokens=4)))
-    t.start()
-    t.join(2)
-    assert t.is_alive(), "a request ran while the KV cache was released"
-    server.client.resume(["kv_cache"])
-    t.join(60)
-    assert done["out"]["meta_info"]["completion_tokens"] == 4
+GENERATION = {
+    "/generate": {"text": PROMPTS[0], "sampling_params": {"max_new_tokens": 4}},
+    "/v1/completions": {"model": "default", "prompt": PROMPTS[0], "max_tokens": 4},
+}
+
+
+@pytest.mark.parametrize("tags", [["kv_cache"], ["weights"], None])
+def test_generation_while_released_is_503_naming_the_resume(server, tags):
+    server.client.release(tags)
+    released = tags or ["kv_cache", "weights"]
+    for route, body in GENERATION.items():
+        r = post(server, route, body=body)
+        assert r.status_code == 503, (route, r.text)
+        reply = r.json()
+        assert reply["error"] == "memory_released" and reply["released_tags"] == released
+        assert "/resume_memory_occupation" in reply["message"] and json.dumps(released) in reply["message"]
+    assert server.client.status()["released_tags"] == released  # nothing changed, nothing queued
+    server.client.resume(tags)
+    assert server.client.generate(PROMPTS[0], max_new_tokens=4)["meta_info"]["completion_tokens"] == 4
+
+
+def test_weights_cpu_backup_keeps_outputs_across_a_release(server):
+    """No update after the resume: the backup put the weights' bytes back (the stand-in scribbles
+    NaN over paused memory, the real memory saver maps fresh pages)."""
+    before = greedy(server.client)
+    server.client.release()
+    status = server.client.status()
+    assert status["ranks"][0]["weights_cpu_backup_bytes"] == status["ranks"][0]["tags"]["weights"]["bytes"]
+    reply = server.client.resume()
+    assert reply["weights_current"] is True
+    assert server.client.status()["weights_current"] is True
+    assert greedy(server.client) == before
 
 
 @needs_standin

@@ -42,7 +42,12 @@ def test_engine_staged_update_restores_outputs(scenario):
     ref = scenario["reference"]
     assert all(ref) and len(set(ref)) == len(ref)
     assert scenario["after_staged_update"] == ref
-    assert scenario["without_update"] != ref
+
+
+def test_engine_refuses_generation_on_stale_weights(scenario):
+    """test_staged_update.py's control shows those outputs would be garbage."""
+    assert scenario["stale_error"]["error"] == "weights_stale"
+    assert "update_weights_from_tensor" in scenario["stale_error"]["message"]
 
 
 def test_engine_status_after_the_staged_update(scenario):

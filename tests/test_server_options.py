@@ -1,4 +1,4 @@
-"""The patched routes under SGLang's own server options: --api-key, and no --enable-memory-saver."""
+"""The patched routes under server options: --api-key, no --enable-memory-saver, --resume-headroom-gb."""
 
 import pytest
 import requests
@@ -20,12 +20,44 @@ def no_saver(tmp_path_factory, tiny_model):
     srv.stop()
 
 
-@pytest.mark.parametrize("route", ["/release_memory_occupation", "/resume_memory_occupation"])
-def test_api_key_guards_the_memory_routes(keyed, route):
-    assert requests.post(keyed.url + route, json={}, timeout=30).status_code == 401
-    bad = requests.post(keyed.url + route, json={}, headers={"Authorization": "Bearer nope"}, timeout=30)
-    assert bad.status_code == 401
-    assert requests.post(keyed.url + route, json={}, headers={"Authorization": "Bearer s3cret"}, timeout=30).ok
+@pytest.fixture(scope="module")
+def no_room(tmp_path_factory, tiny_model):
+    """Asks for more free memory after a resume than any machine has: every resume is refused."""
+    srv = launch(tmp_path_factory, tiny_model, "no-room-server", extra=["--resume-headroom-gb", "1000000"])
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize(
+    "method, route, body",
+    [
+        ("POST", "/release_memory_occupation", {}),
+        ("POST", "/resume_memory_occupation", {}),
+        ("GET", "/memory_occupation", None),
+        ("POST", "/update_weights_from_disk", {"model_path": "/nonexistent"}),
+    ],
+)
+def test_api_key_guards_the_admin_routes(keyed, method, route, body):
+    def call(headers=None):
+        return requests.request(method, keyed.url + route, json=body, headers=headers, timeout=60)
+
+    assert call().status_code == 401
+    assert call({"Authorization": "Bearer nope"}).status_code == 401
+    assert call({"Authorization": "Bearer s3cret"}).status_code != 401
+
+
+def test_resume_without_room_is_507_and_keeps_the_tag_released(no_room):
+    c = no_room.client
+    assert c.release(["kv_cache"])["released_tags"] == ["kv_cache"]
+    r = requests.post(no_room.url + "/resume_memory_occupation", json={"tags": ["kv_cache"]}, timeout=60)
+    assert r.status_code == 507, r.text
+    reply = r.json()
+    assert reply["error"] == "insufficient_memory" and reply["released_tags"] == ["kv_cache"]
+    assert "needs" in reply["message"] and "free" in reply["message"] and "stay released" in reply["message"]
+    assert c.status()["released_tags"] == ["kv_cache"]
+    assert no_room.alive()
+    assert requests.post(no_room.url + "/generate", json={"text": "hi"}, timeout=60).status_code == 503
+    assert c.release()["changed_tags"] == ["weights"]  # the server keeps taking requests
 
 
 def test_without_memory_saver_the_reply_says_nothing_moved(no_saver):

@@ -1,9 +1,10 @@
 """The point of the project: release all, resume weights, update them, resume the KV cache.
 
-Greedy outputs after the staged sequence must equal those before the release. The control case
-shows the test can fail: memory that comes back from a release holds garbage (the real
-torch_memory_saver maps fresh pages; the CPU stand-in scribbles NaN), so skipping the update
-changes the outputs.
+Greedy outputs after the staged sequence must equal those before the release. Memory that comes
+back from a release holds garbage (the real torch_memory_saver maps fresh pages; the CPU stand-in
+scribbles NaN), so until the weights are updated generation is refused (503 ``weights_stale``).
+The control case, on a server started with ``--allow-stale-weights``, shows the test can fail:
+skipping the update changes the outputs.
 """
 
 from __future__ import annotations
@@ -39,12 +40,35 @@ def test_staged_update_from_disk_restores_outputs(server, reference):
     assert greedy(c) == reference
 
 
-def test_without_the_update_the_weights_are_garbage(server, reference):
+def test_generation_on_stale_weights_is_503_until_an_update(server, reference):
     c = server.client
     c.release(["weights"])
-    c.resume(["weights"])
-    assert greedy(c) != reference
+    reply = c.resume(["weights"])
+    assert reply["weights_current"] is False and "generation is refused" in reply["message"]
+    r = requests.post(server.url + "/generate", json={"text": "hi", "sampling_params": {"max_new_tokens": 2}}, timeout=60)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "weights_stale" and "update_weights_from_disk" in r.json()["message"]
+    assert "--allow-stale-weights" in r.json()["message"] and "--weights-cpu-backup" in r.json()["message"]
     c.update_weights_from_disk(server.model_path)
+    assert greedy(c) == reference
+
+
+@pytest.fixture(scope="module")
+def stale_ok_server(tmp_path_factory, tiny_model):
+    srv = launch(tmp_path_factory, tiny_model, "stale-ok-server", extra=["--allow-stale-weights"])
+    srv.model_path = tiny_model
+    yield srv
+    srv.stop()
+
+
+def test_without_the_update_the_weights_are_garbage(stale_ok_server, reference):
+    c = stale_ok_server.client
+    assert greedy(c) == reference  # same model, same greedy outputs as the first server
+    c.release(["weights"])
+    c.resume(["weights"])
+    assert c.status()["weights_current"] is False
+    assert greedy(c) != reference  # --allow-stale-weights: it generates, from garbage
+    c.update_weights_from_disk(stale_ok_server.model_path)
     assert greedy(c) == reference
 
 
@@ -59,27 +83,23 @@ def test_kv_cache_release_flushes_the_prefix_cache(server, reference):
     assert greedy(c) == reference
 
 
-def status(c):
-    return c._request("GET", "/memory_occupation")
-
-
 def test_memory_occupation_reports_state_bytes_and_current_weights(server):
     c = server.client
-    s = status(c)
+    s = c.status()
     assert s["released_tags"] == [] and s["weights_current"] is True
     (rank,) = s["ranks"]
     assert rank["tp_rank"] == 0 and rank["memory_saver_enabled"] is True
     assert rank["tags"]["weights"]["bytes"] > 0 and rank["tags"]["kv_cache"]["bytes"] > 0
     c.release(["kv_cache"])
-    assert status(c)["ranks"][0]["tags"]["kv_cache"]["state"] == "released"
+    assert c.status()["ranks"][0]["tags"]["kv_cache"]["state"] == "released"
     c.release(["weights"])
-    assert status(c)["released_tags"] == ["kv_cache", "weights"]
+    assert c.status()["released_tags"] == ["kv_cache", "weights"]
     c.resume(["weights"])
-    assert status(c)["weights_current"] is False  # their content did not survive the release
+    assert c.status()["weights_current"] is False  # their content did not survive the release
     c.update_weights_from_disk(server.model_path)
-    assert status(c)["weights_current"] is True
+    assert c.status()["weights_current"] is True
     c.resume(["kv_cache"])
-    assert status(c)["released_tags"] == []
+    assert c.status()["released_tags"] == []
 
 
 def test_weight_update_into_released_weights_is_refused(server, reference):

@@ -19,6 +19,7 @@ import re
 import pytest
 
 from conftest import DEVICE, launch
+from server_ext.client import SGLangError
 from server_ext.offline_models import build_shape_only, llama8b_config, llama_param_shapes
 
 pytestmark = pytest.mark.skipif(DEVICE != "cuda", reason="needs a CUDA GPU and the real torch_memory_saver")
@@ -45,7 +46,9 @@ def big(tmp_path_factory):
     model = build_shape_only(str(tmp_path_factory.mktemp("llama8b")), cfg)
     srv = launch(
         tmp_path_factory, model, "llama8b-server",
-        extra=["--load-format", "dummy", "--mem-fraction-static", str(MEM_FRACTION), "--dtype", "bfloat16"],
+        # Random weights that no update would restore: generating after a resume is fine here.
+        extra=["--load-format", "dummy", "--mem-fraction-static", str(MEM_FRACTION), "--dtype", "bfloat16",
+               "--allow-stale-weights"],
     )
     info = srv.client._request("GET", "/get_server_info")
     head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
@@ -104,3 +107,39 @@ def test_cuda_graphs_still_replay_after_resume(big):
         decode_lines = [line for line in f if "Decode batch" in line]
     assert decode_lines, "no decode log line after resume"
     assert all(re.search(r"cuda graph: True", line) for line in decode_lines), decode_lines
+
+
+def test_resume_that_does_not_fit_is_507_and_the_server_lives(big):
+    """Another process (this test) takes the memory the resume needs: 507, tags stay released;
+    once it lets go, the same resume succeeds."""
+    import torch
+
+    big.client.release()
+    free, _ = torch.cuda.mem_get_info()
+    hog = torch.empty(free - 2 * GIB, dtype=torch.uint8, device="cuda")  # leaves less than the weights
+    try:
+        with pytest.raises(SGLangError) as e:
+            big.client.resume(["weights"])
+        assert e.value.status == 507 and e.value.body["error"] == "insufficient_memory", e.value.body
+        print(f"resume refused: {e.value.body['message']}")
+        assert big.alive() and big.client.status()["released_tags"] == ["kv_cache", "weights"]
+    finally:
+        del hog
+        torch.cuda.empty_cache()
+    assert big.client.resume()["released_tags"] == []
+    assert big.client.generate("The quick brown fox", max_new_tokens=8)["meta_info"]["completion_tokens"] == 8
+
+
+def test_200_release_resume_cycles_do_not_grow_memory(big):
+    cycles = 200
+    used = []
+    for i in range(cycles):
+        big.client.release()
+        big.client.resume(["weights"])
+        big.client.resume(["kv_cache"])
+        used.append(used_bytes())
+    growth = (used[-1] - used[0]) / used[0]
+    print(f"{cycles} cycles: used after the first {used[0] / GIB:.3f} GiB, after the last {used[-1] / GIB:.3f} GiB, "
+          f"max {max(used) / GIB:.3f} GiB, growth {growth * 100:+.3f}%")
+    assert used[-1] <= used[0] * 1.01
+    assert big.client.generate("The quick brown fox", max_new_tokens=8)["meta_info"]["completion_tokens"] == 8
