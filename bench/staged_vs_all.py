@@ -464,6 +464,8 @@ class Server:
         self.cmd = [
             sys.executable, "-m", "server_ext.launch",
             "--model-path", model_dir, "--load-format", "dummy", "--enable-memory-saver",
+            # Random weights, partly updated: generating after a resume measures speed, not text.
+            "--allow-stale-weights",
             "--attention-backend", "triton", "--sampling-backend", "pytorch", "--grammar-backend", "none",
             "--mem-fraction-static", str(fraction), "--host", "127.0.0.1", "--port", str(self.port), *extra,
         ]
