@@ -5,11 +5,13 @@ the same addresses, with whatever bytes it holds. Without a backup the weights m
 again (update_weights_*) before the model can generate; with one, resume copies them back.
 
 The copy is meant to run at the speed of the host-device link: one pinned host buffer, allocated
-at the first release and reused (pinning 15 GB takes seconds, a copy into pinned memory does
-not), one slice per distinct storage (tied parameters are copied once), every copy queued
+at the first release and reused (pinning 15 GiB takes ~7.5 s, a copy into pinned memory ~0.3 s),
+one slice per distinct storage (tied parameters are copied once), every copy queued
 asynchronously on a side stream and synchronized once. torch_memory_saver's own
-``enable_cpu_backup`` copies through pageable memory (reported at 2.4 GiB/s pause and 5.3 GiB/s
-resume, torch_memory_saver issue #111); docs/benchmarks.md has both measured on an H200.
+``region(enable_cpu_backup=True)`` pins a fresh host buffer at every pause and frees it at resume
+(reported at 2.4 GiB/s pause, 5.3 GiB/s resume in torch_memory_saver issue #111; measured 2.6 and
+8.4 GiB/s on an H200), unless ``retain_cpu_backup`` is set; it also needs the weights allocated in
+a region opened with the flag. docs/benchmarks.md has the figures side by side.
 """
 
 from __future__ import annotations
