@@ -188,15 +188,16 @@ def test_release_mode_wait_waits_for_running_requests(server):
     answered = {}
     release = threading.Thread(target=lambda: answered.setdefault("reply", server.client.release(["kv_cache"])))
     release.start()  # default mode: wait
-    while release.is_alive() and not any(r.get("done") for r in streams.results):
+    seen_waiting = False
+    while release.is_alive() and not seen_waiting:
+        seen_waiting = server.client.status()["ranks"][0]["release_waiting"] == ["kv_cache"]
+    if seen_waiting:
         # While the release waits for the streams, new generation is refused, not queued.
         r = post(server, "/generate", body={"text": PROMPTS[0], "sampling_params": {"max_new_tokens": 2}})
-        if r.status_code == 503:
-            assert r.json()["error"] == "memory_releasing", r.text
-            break
+        assert r.status_code == 503 and r.json()["error"] == "memory_releasing", r.text
     release.join(120)
+    assert seen_waiting, "the release answered without waiting for the 16 running streams"
     assert answered["reply"]["changed_tags"] == ["kv_cache"]
-    assert all(r.get("done") for r in streams.results), "the release answered before the streams finished"
     assert streams.join() == [{"type": "length", "length": 300}] * STREAMS  # all completed in full
 
 
