@@ -23,9 +23,8 @@ _RESUME_FIELDS = [
     ("tags", Optional[List[str]], dataclasses.field(default=None)),
 ]
 _RELEASE_FIELDS = _RESUME_FIELDS + [
-    # What to do with requests running when the release arrives: "wait" for them to finish,
-    # "abort" them (finish reason says why), or "reject" the release (409). Queued requests stay
-    # queued and are admitted after the resume.
+    # What to do with requests running or queued when the release arrives: "wait" for them to
+    # finish, "abort" them (finish reason says why), or "reject" the release (409).
     ("mode", str, dataclasses.field(default="wait")),
     # Seconds to wait for running requests ("wait" and "abort"); None means 60.
     ("timeout", Optional[float], dataclasses.field(default=None)),

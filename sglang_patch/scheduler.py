@@ -9,7 +9,8 @@ module wires it into ``Scheduler``:
 - ``get_new_batch_prefill`` (:1345) admits nothing while memory is released or weights are stale;
 - the three ``update_weights_*`` handlers (:2005-2047) refuse while the weights are released and
   mark them current on success;
-- ``__init__`` adds the status request (``GetMemoryOccupationReqInput``) to the dispatcher.
+- ``__init__`` adds the status request (``GetMemoryOccupationReqInput``) to the dispatcher, which
+  calls the added method ``get_memory_occupation``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from sglang_patch.memory_occupation import scheduler as logic
 _SCHEDULER = "sglang.srt.managers.scheduler.Scheduler."
 
 
+def get_memory_occupation(scheduler, recv_req):
+    """This rank's memory state, gathered over the TP ranks (GET /memory_occupation)."""
+    return logic.get_memory_occupation(scheduler, recv_req)
+
+
 class SchedulerPatch(Patch):
     name = "scheduler"
     targets = (
@@ -28,7 +34,8 @@ class SchedulerPatch(Patch):
         _SCHEDULER + "resume_memory_occupation",
         _SCHEDULER + "process_input_requests",
         _SCHEDULER + "get_new_batch_prefill",
-    ) + tuple(_SCHEDULER + name for name in logic.WEIGHT_UPDATES)
+    ) + tuple(_SCHEDULER + name for name in logic.WEIGHT_UPDATES) + (_SCHEDULER + "get_memory_occupation",)
+    adds = (_SCHEDULER + "get_memory_occupation",)
     process = "scheduler"
     summary = (
         "Scheduler releases/resumes by tag: ledger, wait/abort/reject for running requests, gated admission, "
@@ -47,7 +54,7 @@ class SchedulerPatch(Patch):
 
             # The dispatcher's (type, handler) list is built in __init__: add the status request.
             scheduler._request_dispatcher._mapping.append(
-                (GetMemoryOccupationReqInput, lambda req: logic.get_memory_occupation(scheduler, req))
+                (GetMemoryOccupationReqInput, scheduler.get_memory_occupation)
             )
 
         def process_input_requests(scheduler, recv_reqs):
@@ -74,7 +81,8 @@ class SchedulerPatch(Patch):
         }
         for name in logic.WEIGHT_UPDATES:
             new[_SCHEDULER + name] = self._guarded_update(name)
-        return self.marked(new)
+        get_memory_occupation.__sglang_patch__ = self.name
+        return {**self.marked(new), _SCHEDULER + "get_memory_occupation": get_memory_occupation}
 
     def _guarded_update(self, method_name: str):
         stock = self.original(_SCHEDULER + method_name)

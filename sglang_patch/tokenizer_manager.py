@@ -8,7 +8,7 @@ scheduler, return the replies (one per data-parallel rank), and mirror the memor
 ``generate_request`` (:398) refuses while memory is released or the weights are stale
 (GenerationRefusedError, a ValueError); the three ``update_weights_*`` methods (:832-930) mark
 the weights current after a success. ``__init__`` sets up the channel for the status request:
-a communicator, and its reply type in the result dispatcher.
+a communicator, and its reply type in the result dispatcher; ``get_memory_occupation`` is added.
 """
 
 from sglang_patch._core import Patch
@@ -18,11 +18,17 @@ _TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
 _UPDATES = ("update_weights_from_disk", "update_weights_from_distributed", "update_weights_from_tensor")
 
 
+async def get_memory_occupation(manager):
+    """Every scheduler's memory state (one GetMemoryOccupationReqOutput per DP rank)."""
+    return await frontend.get_memory_occupation(manager)
+
+
 class TokenizerManagerPatch(Patch):
     name = "tokenizer_manager"
     targets = (
         _TM + "release_memory_occupation", _TM + "resume_memory_occupation", _TM + "__init__", _TM + "generate_request"
-    ) + tuple(_TM + name for name in _UPDATES)
+    ) + tuple(_TM + name for name in _UPDATES) + (_TM + "get_memory_occupation",)
+    adds = (_TM + "get_memory_occupation",)
     process = "server"
     summary = (
         "TokenizerManager validates requests, returns the schedulers' replies, carries the status request, "
@@ -62,7 +68,8 @@ class TokenizerManagerPatch(Patch):
         }
         for name in _UPDATES:
             new[_TM + name] = self._tracked_update(name)
-        return self.marked(new)
+        get_memory_occupation.__sglang_patch__ = self.name
+        return {**self.marked(new), _TM + "get_memory_occupation": get_memory_occupation}
 
     def _tracked_update(self, method_name: str):
         stock = self.original(_TM + method_name)

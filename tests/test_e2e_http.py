@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import requests
@@ -191,6 +192,7 @@ def test_release_mode_wait_waits_for_running_requests(server):
     seen_waiting = False
     while release.is_alive() and not seen_waiting:
         seen_waiting = server.client.status()["ranks"][0]["release_waiting"] == ["kv_cache"]
+        time.sleep(0.02)
     if seen_waiting:
         # While the release waits for the streams, new generation is refused, not queued.
         r = post(server, "/generate", body={"text": PROMPTS[0], "sampling_params": {"max_new_tokens": 2}})

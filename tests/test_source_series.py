@@ -16,7 +16,8 @@ from server_ext.envs import prepend_pythonpath
 from sglang_patch import series
 
 # The end-to-end modules the source form must pass, exactly as the runtime form does.
-E2E_MODULES = ["test_e2e_http.py", "test_staged_update.py", "test_engine.py", "test_server_options.py"]
+E2E_MODULES = ["test_e2e_http.py", "test_staged_update.py", "test_engine.py", "test_server_options.py",
+               "test_scheduler_edges.py"]
 
 
 @pytest.fixture(scope="module")

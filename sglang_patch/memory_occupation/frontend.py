@@ -118,7 +118,10 @@ def generation_refusal(manager) -> Optional[Dict[str, Any]]:
             state,
         )
     if state.releasing:
-        return _refusal("memory_releasing", "a release of GPU memory is in progress; generate again after the resume", state)
+        return _refusal(
+            "memory_releasing", "a release of GPU memory is in progress; generate again once it has answered "
+            "(and, if it released memory, after the resume)", state,
+        )
     if not state.weights_current and not state.allow_stale_weights:
         return _refusal(
             "weights_stale", "the weights were resumed without a backup and hold no data yet: push them first "

@@ -14,9 +14,10 @@ GPU copy, and a second resume in a row crashes on the missing stash. Here, per s
   (finish reason says why), ``reject`` answers ``busy`` at once. Past ``timeout`` a waiting
   release answers ``busy``;
 - no queued request is started while any tag is released, while an "abort" release waits, or
-  while the weights are stale (resumed without a backup and not updated since); such a request
-  (one that raced the release; the frontend refuses the rest with a 503) runs once memory and
-  weights are back;
+  while the weights are stale (resumed without a backup and not updated since). The frontend
+  refuses new requests then (503); one that raced past it into the queue ends at once with a
+  finish reason saying why (waiting would hold the tokenizer manager's model-update lock and
+  block the weight update of a staged resume). A chunked prefill in progress always continues;
 - release ``kv_cache``: drop finished requests, flush the radix cache and pools (their contents
   die with the memory), synchronize, pause the tag;
 - release ``weights``: with ``--weights-cpu-backup`` copy all their bytes to pinned host memory
@@ -25,8 +26,8 @@ GPU copy, and a second resume in a row crashes on the missing stash. Here, per s
 - resume: first check that the device has room for what comes back (else answer
   ``insufficient_memory`` and keep the tags released: a failed mapping would kill the process),
   then weights before kv_cache, and put the backup or buffers back once weights are mapped;
-- with tensor parallelism, ranks agree on when a waiting release runs and whether a resume fits,
-  and every rank reaches a barrier before rank 0 replies.
+- with tensor parallelism, ranks agree on when a waiting release runs, whether a resume fits and
+  whether every rank succeeded, and every rank reaches a barrier before rank 0 replies.
 Upstream 0.4.8 (sgl-project/sglang#7099) orders pause/resume the same way.
 """
 
@@ -39,7 +40,7 @@ from typing import Any, Callable, List, Optional, Set
 
 import torch
 
-from .tags import ABORT, DEFAULT_RELEASE_TIMEOUT_S, KV_CACHE, REJECT, WAIT, WEIGHTS, InvalidRequestError
+from .tags import ABORT, DEFAULT_RELEASE_TIMEOUT_S, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
 from .tags import check_release_options, normalize_tags
 from .weights_backup import WeightsBackup
 
@@ -79,25 +80,37 @@ class MemoryLedger:
         return ledger
 
     @property
+    def stale(self) -> bool:
+        return not self.weights_current and not self.allow_stale_weights
+
+    @property
     def admitting(self) -> bool:
         """Whether queued requests may start: nothing released, weights current, and no release
-        waiting, except one in mode "wait", which lets the queue drain before it runs."""
-        stale = not self.weights_current and not self.allow_stale_weights
-        draining = self.pending is None or self.pending.mode == WAIT
-        return not self.released and not stale and draining
+        in mode "abort" waiting (one in mode "wait" lets the queue drain before it runs)."""
+        abort_pending = self.pending is not None and self.pending.mode == ABORT
+        return not self.released and not self.stale and not abort_pending
 
 
 # -- when is it safe ------------------------------------------------------------------------
 
 
 def _running(scheduler) -> List[Any]:
-    """Unfinished requests that hold memory: the running batch, a chunked prefill, a PP micro-batch."""
-    reqs = [r for r in scheduler.running_batch.reqs if not r.finished()]
-    if scheduler.chunked_req is not None:
-        reqs.append(scheduler.chunked_req)
+    """Unfinished requests that hold memory: the running batch, a prefill batch not merged into it
+    yet, a chunked prefill, a PP micro-batch.
+
+    Without the overlap scheduler (``--disable-overlap-schedule``, PP, speculative decoding) a
+    request just prefilled lives only in ``last_batch`` until the next loop turn merges it.
+    """
+    batches = [scheduler.running_batch]
+    last = scheduler.last_batch
+    if last is not None and last.forward_mode.is_extend():
+        batches.append(last)
     if scheduler.pp_size > 1:
-        reqs += [r for mb in scheduler.running_mbs for r in mb.reqs if not r.finished()]
-    return reqs
+        batches += list(scheduler.running_mbs)
+    reqs = {id(r): r for b in batches for r in b.reqs if not r.finished()}
+    if scheduler.chunked_req is not None:
+        reqs[id(scheduler.chunked_req)] = scheduler.chunked_req
+    return list(reqs.values())
 
 
 def _busy_reason(scheduler, count_queue: bool = True) -> Optional[str]:
@@ -107,7 +120,7 @@ def _busy_reason(scheduler, count_queue: bool = True) -> Optional[str]:
     batch whose result is still pending on the device (overlap scheduler) does.
     """
     running = len(_running(scheduler))
-    queued = len(scheduler.waiting_queue) if count_queue else 0
+    queued = len(scheduler.waiting_queue) + len(scheduler.grammar_queue) if count_queue else 0
     in_flight = bool(getattr(scheduler, "result_queue", None))
     if not (running or queued or in_flight):
         return None
@@ -155,13 +168,13 @@ def _abort_message(tags: List[str]) -> str:
     return f"aborted: GPU memory {tags} is being released (release mode 'abort')"
 
 
-def _abort_queued(scheduler, tags: List[str]) -> None:
+def _abort_queued(scheduler, message: str) -> None:
     """End the queued requests (never scheduled) now, with a finish reason saying why."""
     from sglang.srt.managers.schedule_batch import FINISH_ABORT
 
     queued, scheduler.waiting_queue = scheduler.waiting_queue, []
     for req in queued:
-        req.finished_reason = FINISH_ABORT(message=_abort_message(tags))
+        req.finished_reason = FINISH_ABORT(message=message)
     if queued:
         scheduler.stream_output(queued, return_logprob=False)
 
@@ -171,7 +184,25 @@ def _abort_all(scheduler, tags: List[str]) -> None:
     for req in _running(scheduler):  # finish at the end of their current step, as /abort_request does
         req.to_abort = True
         req.to_abort_message = _abort_message(tags)
-    _abort_queued(scheduler, tags)
+    _abort_queued(scheduler, _abort_message(tags))
+
+
+def _end_stranded(scheduler) -> None:
+    """End requests that reached the queue while memory is released or the weights are stale.
+
+    The frontend refuses those with a 503; one that raced past it (checked, then sent after the
+    release) would wait for a resume while holding the tokenizer manager's model-update reader
+    lock, so the weight update of a staged resume would wait for it forever.
+    """
+    ledger = MemoryLedger.of(scheduler)
+    if not scheduler.waiting_queue:
+        return
+    if ledger.released:
+        _abort_queued(scheduler, f"aborted: GPU memory {sorted(ledger.released)} is released (the request reached "
+                      "the scheduler after the release); resume it (POST /resume_memory_occupation) and retry")
+    elif ledger.stale:
+        _abort_queued(scheduler, "aborted: the weights were resumed without a backup and are not updated yet; "
+                      "push them (update_weights_*) and retry")
 
 
 # -- what the tags hold -----------------------------------------------------------------------
@@ -213,6 +244,7 @@ def _tag_bytes(scheduler) -> dict:
 
 def _free_device_bytes(scheduler) -> int:
     if _runner(scheduler).device == "cuda":
+        torch.cuda.empty_cache()  # blocks cached by this process's allocator cannot hold the resumed tags
         return torch.cuda.mem_get_info()[0]
     import psutil
 
@@ -220,12 +252,16 @@ def _free_device_bytes(scheduler) -> int:
 
 
 def _resume_shortfall(scheduler, todo: List[str]) -> Optional[str]:
-    """None if this rank has room for ``todo``; else why not, with the figures."""
+    """None if this rank has room for ``todo`` (or the check itself failed); else why not, with the figures."""
     ledger = MemoryLedger.of(scheduler)
-    tag_bytes = _tag_bytes(scheduler)
-    needed = sum(tag_bytes[t] for t in todo)
-    wanted = int(needed * (1 + RESUME_SLACK_FRACTION)) + RESUME_SLACK_BYTES + ledger.resume_headroom_bytes
-    free = _free_device_bytes(scheduler)
+    try:
+        tag_bytes = _tag_bytes(scheduler)
+        needed = sum(tag_bytes[t] for t in todo)
+        wanted = int(needed * (1 + RESUME_SLACK_FRACTION)) + RESUME_SLACK_BYTES + ledger.resume_headroom_bytes
+        free = _free_device_bytes(scheduler)
+    except Exception:
+        logger.exception("could not check the free device memory before a resume; resuming unchecked")
+        return None
     if free >= wanted:
         return None
     gib = 1 << 30
@@ -305,10 +341,21 @@ def _release_now(scheduler, todo: List[str]):
             done.append(WEIGHTS)
     except Exception as e:  # a failure must not take the scheduler down with it
         logger.exception("release_memory_occupation failed")
-        return _release_reply(scheduler, changed=done, error="failed", message=f"release of {todo} failed after {done}: {e!r}")
-    finally:
-        _barrier(scheduler)
-    return _release_reply(scheduler, changed=done)
+        failure = f"release of {todo} failed on TP rank {scheduler.tp_rank} after {done}: {e!r}"
+    else:
+        failure = None
+    return _settled(scheduler, _release_reply, done, failure, f"release of {todo}")
+
+
+def _settled(scheduler, reply, done: List[str], failure: Optional[str], what: str):
+    """The reply once every TP rank is done; a failure on any rank fails the reply (rank 0 answers)."""
+    everywhere_ok = _agree(scheduler, failure is None)
+    _barrier(scheduler)
+    if failure is None and not everywhere_ok:
+        failure = f"{what} failed on another TP rank (see that rank's log)"
+    if failure is not None:
+        return reply(scheduler, changed=done, error="failed", message=failure)
+    return reply(scheduler, changed=done)
 
 
 def release_memory_occupation(scheduler, recv_req):
@@ -354,27 +401,28 @@ def resume_memory_occupation(scheduler, recv_req):
 
     adapter = scheduler.memory_saver_adapter
     saver_on = bool(adapter.enabled)
-    if todo and saver_on:
-        shortfall = _resume_shortfall(scheduler, todo)
-        if not _agree(scheduler, shortfall is None):
-            _barrier(scheduler)
-            return _resume_reply(
-                scheduler, error="insufficient_memory", message=shortfall or "another TP rank has no room for the resume"
-            )
+    shortfall = _resume_shortfall(scheduler, todo) if todo and saver_on else None
+    if not _agree(scheduler, shortfall is None):  # every rank calls this, whatever its own ledger says
+        _barrier(scheduler)
+        return _resume_reply(
+            scheduler, error="insufficient_memory", message=shortfall or "another TP rank has no room for the resume"
+        )
     done: List[str] = []
     try:
         if WEIGHTS in todo:
             if saver_on:
                 adapter.resume(WEIGHTS)
+            ledger.released.discard(WEIGHTS)  # mapped now, whatever happens below
+            done.append(WEIGHTS)
+            if saver_on:
+                ledger.weights_current = False  # fresh pages: garbage until restored or updated
                 model = _runner(scheduler).model
                 if ledger.backup is not None:
                     ledger.backup.restore(model)
+                    ledger.weights_current = True
                 else:
                     _restore_buffers(model, ledger.stashed_buffers)
                     ledger.stashed_buffers = None
-                    ledger.weights_current = False
-            ledger.released.discard(WEIGHTS)
-            done.append(WEIGHTS)
         if KV_CACHE in todo:
             if saver_on:
                 adapter.resume(KV_CACHE)
@@ -382,21 +430,24 @@ def resume_memory_occupation(scheduler, recv_req):
             done.append(KV_CACHE)
     except Exception as e:
         logger.exception("resume_memory_occupation failed")
-        return _resume_reply(scheduler, changed=done, error="failed", message=f"resume of {todo} failed after {done}: {e!r}")
-    finally:
-        _barrier(scheduler)
-    return _resume_reply(scheduler, changed=done)
+        failure = f"resume of {todo} failed on TP rank {scheduler.tp_rank} after {done}: {e!r}"
+    else:
+        failure = None
+    return _settled(scheduler, _resume_reply, done, failure, f"resume of {todo}")
 
 
 def after_input_requests(scheduler) -> None:
-    """Each loop turn, after inputs: carry out a waiting release once nothing runs, or time it out."""
+    """Each loop turn, after inputs: end requests that cannot run, carry out a waiting release once
+    nothing runs, or time it out."""
     ledger = MemoryLedger.of(scheduler)
+    _end_stranded(scheduler)
     pending = ledger.pending
     if pending is None:
         return
     if pending.mode == ABORT:
-        _abort_queued(scheduler, pending.tags)  # requests that raced the release into the queue
-    # "wait" drains the queue too: a request accepted before the release must not be stranded.
+        _abort_queued(scheduler, _abort_message(pending.tags))  # requests that raced the release into the queue
+    # "wait" drains the queue too (admitting stays True for it): a request accepted before the
+    # release must not be stranded. When nothing can be admitted, queued requests do not count.
     idle = _busy_reason(scheduler, count_queue=ledger.admitting) is None
     expired = time.monotonic() > pending.deadline
     if _agree(scheduler, idle):
@@ -414,8 +465,10 @@ def after_input_requests(scheduler) -> None:
 
 
 def admitting(scheduler) -> bool:
-    """Whether get_new_batch_prefill may start new requests now."""
-    return MemoryLedger.of(scheduler).admitting
+    """Whether get_new_batch_prefill may run now. A chunked prefill in progress always continues:
+    stock frees its request slot every turn and expects the next chunk (an "abort" release marks
+    it to end after that chunk); none can exist while memory is released."""
+    return MemoryLedger.of(scheduler).admitting or scheduler.chunked_req is not None
 
 
 # -- status and weight updates ----------------------------------------------------------------
@@ -426,11 +479,16 @@ def get_memory_occupation(scheduler, recv_req):
     from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
 
     ledger = MemoryLedger.of(scheduler)
+    try:
+        tag_bytes = _tag_bytes(scheduler)
+    except Exception:  # the status must not take the scheduler down, nor skip the gather below
+        logger.exception("get_memory_occupation could not count the tags' bytes")
+        tag_bytes = {tag: None for tag in (WEIGHTS, KV_CACHE)}
     mine = {
         "tp_rank": scheduler.tp_rank,
         "tags": {
             tag: {"state": "released" if tag in ledger.released else "resident", "bytes": nbytes}
-            for tag, nbytes in _tag_bytes(scheduler).items()
+            for tag, nbytes in tag_bytes.items()
         },
         "weights_current": ledger.weights_current,
         "weights_cpu_backup_bytes": ledger.backup.host_bytes if ledger.backup else None,
