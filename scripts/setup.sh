@@ -7,9 +7,13 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 # GNU patch applies the source series in patches/ (tests/test_source_series.py); Debian has it.
 if ! command -v patch >/dev/null 2>&1; then
-    echo "installing GNU patch (the source series in patches/ is applied with it)..."
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq patch >/dev/null
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || command -v sudo >/dev/null 2>&1; }; then
+        echo "installing GNU patch (the source series in patches/ is applied with it)..."
+        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq patch >/dev/null
+    else
+        echo "warning: GNU patch is missing and apt-get is not usable here; install 'patch' for tests/test_source_series.py" >&2
+    fi
 fi
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then EXTRA=sglang; else EXTRA=cpu; fi
 STAMP=".venv/.installed-$EXTRA-$(sha256sum pyproject.toml | cut -c1-12)"
