@@ -127,8 +127,26 @@ class Patch:
 
     # -- shared behaviour ----------------------------------------------------------------
     def marked(self, new_by_target: Dict[str, Callable]) -> Dict[str, Callable]:
-        """``replacements()`` helper: each new function marked as wrapping its target's original."""
-        return {t: mark_wrapper(fn, self.original(t), self.name) for t, fn in new_by_target.items()}
+        """``replacements()`` helper: each new function marked as wrapping its target's original;
+        a target this patch ``adds`` has no original, so it only gets the patch's name."""
+        out = {}
+        for target, fn in new_by_target.items():
+            if target in self.adds:
+                fn.__sglang_patch__ = self.name
+                out[target] = fn
+            else:
+                out[target] = mark_wrapper(fn, self.original(target), self.name)
+        return out
+
+    def widened(self, dotted_cls: str, cls: type, extra) -> Dict[str, Any]:
+        """``replacements()`` helper: the dataclass attributes that give ``cls`` (at ``dotted_cls``)
+        the ``extra`` fields, the callable ones marked with the patch's name."""
+        out = {}
+        for attr, value in widened_dataclass(cls, extra).items():
+            if callable(value):
+                value.__sglang_patch__ = self.name
+            out[f"{dotted_cls}.{attr}"] = value
+        return out
 
     @property
     def applied(self) -> bool:

@@ -48,6 +48,6 @@ class EnginePatch(Patch):
 
     def replacements(self):
         release, resume, status = self.targets
-        new = self.marked({release: release_memory_occupation, resume: resume_memory_occupation})
-        get_memory_occupation.__sglang_patch__ = self.name
-        return {**new, status: get_memory_occupation}
+        return self.marked(
+            {release: release_memory_occupation, resume: resume_memory_occupation, status: get_memory_occupation}
+        )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional
 
-from sglang_patch._core import DATACLASS_ATTRS, Patch, widened_dataclass
+from sglang_patch._core import DATACLASS_ATTRS, Patch
 
 _IO = "sglang.srt.managers.io_struct."
 
@@ -88,10 +88,7 @@ class IOStructsPatch(Patch):
 
         out = {}
         for cls_name, extra in _CLASSES.items():
-            for attr, value in widened_dataclass(getattr(io_struct, cls_name), extra).items():
-                if callable(value):
-                    value.__sglang_patch__ = self.name
-                out[_IO + cls_name + "." + attr] = value
+            out.update(self.widened(_IO + cls_name, getattr(io_struct, cls_name), extra))
         for cls_name, cls in _NEW_CLASSES.items():
             out[_IO + cls_name] = cls
         return out

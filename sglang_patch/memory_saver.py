@@ -19,7 +19,7 @@ import logging
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
-from sglang_patch._core import Patch
+from sglang_patch._core import Patch, mark_wrapper
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,4 @@ class MemorySaverPatch(Patch):
             _singleton()  # fail at start-up, not at the first release, if the package is too old
             return TaggedMemorySaverAdapter()
 
-        create.__sglang_patch__ = self.name
-        create.__wrapped__ = stock_create
-        return {target: staticmethod(create)}
+        return {target: staticmethod(mark_wrapper(create, stock_create, self.name))}

@@ -81,8 +81,8 @@ class SchedulerPatch(Patch):
         }
         for name in logic.WEIGHT_UPDATES:
             new[_SCHEDULER + name] = self._guarded_update(name)
-        get_memory_occupation.__sglang_patch__ = self.name
-        return {**self.marked(new), _SCHEDULER + "get_memory_occupation": get_memory_occupation}
+        new[_SCHEDULER + "get_memory_occupation"] = get_memory_occupation
+        return self.marked(new)
 
     def _guarded_update(self, method_name: str):
         stock = self.original(_SCHEDULER + method_name)

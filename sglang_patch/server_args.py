@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sglang_patch._core import DATACLASS_ATTRS, Patch, widened_dataclass
+from sglang_patch._core import DATACLASS_ATTRS, Patch, mark_wrapper
 from sglang_patch.memory_occupation import server_args as flags
 
 _SERVER_ARGS = "sglang.srt.server_args.ServerArgs."
@@ -29,11 +29,7 @@ class ServerArgsPatch(Patch):
         from sglang.srt.server_args import ServerArgs
 
         extra = [(f.name, f.type, dataclasses.field(default=f.default)) for f in flags.FLAGS]
-        out = {}
-        for attr, value in widened_dataclass(ServerArgs, extra).items():
-            if callable(value):
-                value.__sglang_patch__ = self.name
-            out[_SERVER_ARGS + attr] = value
+        out = self.widened(_SERVER_ARGS.rstrip("."), ServerArgs, extra)
 
         stock_add = self.original(_SERVER_ARGS + "add_cli_args").__func__  # a staticmethod in the class dict
 
@@ -41,7 +37,5 @@ class ServerArgsPatch(Patch):
             stock_add(parser)
             flags.add_cli_args(parser)
 
-        add_cli_args.__sglang_patch__ = self.name
-        add_cli_args.__wrapped__ = stock_add
-        out[_SERVER_ARGS + "add_cli_args"] = staticmethod(add_cli_args)
+        out[_SERVER_ARGS + "add_cli_args"] = staticmethod(mark_wrapper(add_cli_args, stock_add, self.name))
         return out

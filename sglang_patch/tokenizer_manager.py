@@ -68,8 +68,8 @@ class TokenizerManagerPatch(Patch):
         }
         for name in _UPDATES:
             new[_TM + name] = self._tracked_update(name)
-        get_memory_occupation.__sglang_patch__ = self.name
-        return {**self.marked(new), _TM + "get_memory_occupation": get_memory_occupation}
+        new[_TM + "get_memory_occupation"] = get_memory_occupation
+        return self.marked(new)
 
     def _tracked_update(self, method_name: str):
         stock = self.original(_TM + method_name)

@@ -103,8 +103,9 @@ class FrontendState:
         return state
 
     def observe(self, outputs: List[Any]) -> None:
-        self.released = sorted({t for o in outputs for t in o.released_tags})
-        self.weights_current = all(o.weights_current for o in outputs)
+        reply = summarize(outputs)  # merged over DP ranks the same way as the reply callers get
+        self.released = reply["released_tags"]
+        self.weights_current = reply["weights_current"]
 
 
 def generation_refusal(manager) -> Optional[Dict[str, Any]]:
