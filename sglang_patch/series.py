@@ -84,9 +84,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from sglang_patch._core import SUPPORTED_SGLANG
+
 logger = logging.getLogger("sglang_patch.series")
 
-SGLANG_VERSION = "0.4.6.post5"
+# The one release the series is written against: the runtime patches' spec is "==" it.
+SGLANG_VERSION = SUPPORTED_SGLANG.removeprefix("==")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATCHES_DIR = REPO_ROOT / "patches"
 DEFAULT_SHARED_ROOT = Path(__file__).resolve().parent / "memory_occupation"
