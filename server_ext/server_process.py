@@ -4,6 +4,11 @@ Used by the demo, the tests and the benchmark. SGLang's own ``/health`` turns 20
 warm-up request finishes, so readiness means a generate request succeeded. A server that dies
 during start-up (for instance a scheduler that cannot load) is reported with the end of its log
 instead of a hang, and ``stop()`` kills the whole process group (SGLang's children included).
+
+A port from ``free_port()`` can be taken by another process before the server binds it (SGLang
+servers pick extra ports of their own, e.g. for torch.distributed); uvicorn then logs a bind
+error and the process lingers until SGLang's warm-up gives up minutes later. ``start()`` watches
+for that error and starts again on a fresh port (unless the caller fixed the port).
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ class ServerStartError(RuntimeError):
     pass
 
 
+# uvicorn's message when the HTTP port is taken.
+_BIND_FAILED = b"error while attempting to bind on address"
+_START_ATTEMPTS = 3
+_PROBE_TIMEOUT_S = 30
+
+
 class ServerProcess:
     def __init__(
         self,
@@ -42,33 +53,62 @@ class ServerProcess:
         python: str = sys.executable,
         api_key: Optional[str] = None,
     ):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [python, "-m", "server_ext.launch", *args, "--host", "127.0.0.1", "--port", str(self.port)]
+        self._launch = [python, "-m", "server_ext.launch", *args, "--host", "127.0.0.1"]
+        self._port_fixed = port is not None
+        self._api_key = api_key
         self.log_path = log_path
         self.env = dict(os.environ if env is None else env)
         prepend_pythonpath(self.env, REPO_ROOT)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc: Optional[subprocess.Popen] = None
-        self.client = SGLangClient(self.url, timeout=120, api_key=api_key)
+        self._use_port(port or free_port())
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.args = self._launch + ["--port", str(port)]
+        self.client = SGLangClient(self.url, timeout=120, api_key=self._api_key)
+        # Readiness probes time out sooner: whoever else holds a taken port may never answer.
+        self._probe = SGLangClient(self.url, timeout=_PROBE_TIMEOUT_S, api_key=self._api_key)
 
     def start(self, timeout: float = 300.0) -> "ServerProcess":
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.args, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        for _ in range(_START_ATTEMPTS):
+            if self._start_once(timeout):
+                return self
+            self.stop()
+            if self._port_fixed:
+                raise ServerStartError(f"port {self.port} is in use:\n{self.log_tail()}")
+            self._use_port(free_port())
+        raise ServerStartError(f"no free port held for {_START_ATTEMPTS} starts in a row:\n{self.log_tail()}")
+
+    def _start_once(self, timeout: float) -> bool:
+        """True once the server generates; False if its HTTP port was taken; raises otherwise."""
+        with open(self.log_path, "ab") as log:
+            log_start = log.tell()
+            self.proc = subprocess.Popen(
+                self.args, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self._log_since(log_start).find(_BIND_FAILED) >= 0:
+                return False
             if self.proc.poll() is not None:
                 raise ServerStartError(f"server exited with {self.proc.returncode} during start-up:\n{self.log_tail()}")
             try:
-                self.client.generate("ready?", max_new_tokens=1)
-                return self
+                self._probe.generate("ready?", max_new_tokens=1)
+                return True
             except Exception:
                 time.sleep(1.0)
         self.stop()
         raise ServerStartError(f"server not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _log_since(self, offset: int) -> bytes:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read()
+        except OSError:
+            return b""
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
