@@ -64,9 +64,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from server_ext.offline_models import build_shape_only, llama8b_config, llama_param_shapes  # noqa: E402
+from sglang_patch_dev.offline_models import build_shape_only, llama8b_config, llama_param_shapes  # noqa: E402
 from server_ext.envs import prepend_pythonpath  # noqa: E402
-from server_ext.server_process import free_port  # noqa: E402
+from sglang_patch_dev.server_process import free_port  # noqa: E402
 
 GB = 1e9
 ALL_PHASES = ("cycle", "latency", "throughput", "sweep")

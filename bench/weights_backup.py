@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from server_ext.offline_models import build_config, llama8b_config, llama_param_shapes  # noqa: E402
+from sglang_patch_dev.offline_models import build_config, llama8b_config, llama_param_shapes  # noqa: E402
 from sglang_patch.memory_occupation.weights_backup import WeightsBackup  # noqa: E402
 
 GIB = 2**30

@@ -1,10 +1,12 @@
-"""Tagged GPU-memory release and resume for SGLang 0.4.6.post5, as runtime patches.
+"""Tagged GPU-memory release and resume for SGLang, as runtime patches.
 
     import sglang_patch
     sglang_patch.apply()          # every patch, in this process and the ones SGLang spawns
     sglang_patch.revert()         # the exact originals back
 
-Each concern is one module with one ``Patch`` (name, dotted targets, SGLang spec, process):
+The patch set is chosen by the installed SGLang release (``sglang_patch.versions``; one
+subpackage per release, e.g. ``sglang_patch.v0_4_6_post5``). Each concern is one module with one
+``Patch`` (name, dotted targets, SGLang spec, process, requires):
 
     memory_saver       adapter drives the torch_memory_saver singleton with tags   (all)
     server_args        --weights-cpu-backup, --allow-stale-weights, --resume-headroom-gb (all)
@@ -12,9 +14,10 @@ Each concern is one module with one ``Patch`` (name, dotted targets, SGLang spec
     kv_cache_region    KV pools allocated under tag "kv_cache"                     (scheduler)
     io_structs         tags on the requests, outcome on the replies                (all)
     scheduler          release/resume by tag, ledger, busy check                   (scheduler)
-    tokenizer_manager  validates tags, returns replies, refuses generation         (server)
-    http_routes        POST /release_memory_occupation {"tags": [...]}, 503 gate   (server)
+    tokenizer_manager  the one path to the schedulers; refuses generation          (server)
+    http_routes        POST /release_memory_occupation {"tags": [...]}, 503        (server)
     engine             Engine.release/resume_memory_occupation(tags=None)          (server)
+    startup_watch      a child that dies during start-up fails the launch          (server)
     subprocess_entry   spawned schedulers apply the patches too                    (launcher)
 
 The logic they wire in lives in ``sglang_patch.memory_occupation``, which the source patch series
@@ -28,62 +31,59 @@ import importlib.util
 import os
 from typing import Dict, Iterable, List, Optional
 
-from sglang_patch._core import SUPPORTED_SGLANG, Patch, UnsupportedSGLangVersion
-from sglang_patch.engine import EnginePatch
-from sglang_patch.http_routes import HTTPRoutesPatch
-from sglang_patch.io_structs import IOStructsPatch
-from sglang_patch.kv_cache_region import KVCacheRegionPatch
+from sglang_patch import _core
+from sglang_patch._core import Patch, UnsupportedSGLangVersion
 from sglang_patch.memory_occupation.tags import ALL_TAGS, KV_CACHE, WEIGHTS
-from sglang_patch.memory_saver import MemorySaverPatch
-from sglang_patch.scheduler import SchedulerPatch
-from sglang_patch.server_args import ServerArgsPatch
-from sglang_patch.subprocess_entry import SubprocessEntryPatch
-from sglang_patch.tokenizer_manager import TokenizerManagerPatch
-from sglang_patch.weights_region import WeightsRegionPatch
+from sglang_patch.versions import patch_set, supported_versions
 
 __all__ = [
-    "ALL_TAGS", "KV_CACHE", "WEIGHTS", "SUPPORTED_SGLANG", "GenerationRefusedError", "InvalidRequestError",
-    "MemoryOccupationError",
-    "Patch", "UnsupportedSGLangVersion", "apply", "applied_names", "get", "patches", "revert",
+    "ALL_TAGS", "KV_CACHE", "WEIGHTS", "GenerationRefusedError", "InvalidRequestError", "MemoryOccupationError",
+    "StartupError", "Patch", "UnsupportedSGLangVersion", "apply", "applied_names", "get", "patches", "revert",
+    "supported_versions",
 ]
-
-# Application order: the adapter and io structs before the code that uses them; the spawn seam last.
-_PATCHES: Dict[str, Patch] = {
-    p.name: p
-    for p in (
-        MemorySaverPatch(),
-        ServerArgsPatch(),
-        WeightsRegionPatch(),
-        KVCacheRegionPatch(),
-        IOStructsPatch(),
-        SchedulerPatch(),
-        TokenizerManagerPatch(),
-        HTTPRoutesPatch(),
-        EnginePatch(),
-        SubprocessEntryPatch(),
-    )
-}
 
 
 def patches() -> List[Patch]:
-    """Every patch, in application order."""
-    return list(_PATCHES.values())
+    """Every patch for the installed SGLang, in application order."""
+    return list(patch_set(_core.installed_sglang_version()).PATCHES)
+
+
+def _by_name() -> Dict[str, Patch]:
+    return {p.name: p for p in patches()}
 
 
 def get(name: str) -> Patch:
+    known = _by_name()
     try:
-        return _PATCHES[name]
+        return known[name]
     except KeyError:
-        raise KeyError(f"no patch named {name!r}; known: {list(_PATCHES)}") from None
+        raise KeyError(f"no patch named {name!r}; known: {list(known)}") from None
 
 
-def _select(names: Optional[Iterable[str]]) -> List[Patch]:
-    if names is None:
-        return patches()
-    wanted = set(names)
-    for name in wanted:
-        get(name)
+def _with_requirements(names: Iterable[str]) -> List[Patch]:
+    """The named patches and everything they require, in application order."""
+    wanted, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(get(name).requires)
     return [p for p in patches() if p.name in wanted]
+
+
+def _with_dependents(names: Iterable[str]) -> List[Patch]:
+    """The named patches and every patch that requires them (directly or not), in application order."""
+    doomed = set(names)
+    for name in doomed:
+        get(name)
+    changed = True
+    while changed:
+        changed = False
+        for p in patches():
+            if p.name not in doomed and doomed.intersection(p.requires):
+                doomed.add(p.name)
+                changed = True
+    return [p for p in patches() if p.name in doomed]
 
 
 # SGLANG_PATCH_RUNTIME=off: SGLang was patched from source with patches/series, so nothing is
@@ -105,17 +105,22 @@ def source_patched() -> bool:
 
 if runtime_disabled() and source_patched():
     # The source-patched SGLang raises its own copies of these classes.
-    from sglang.srt.memory_occupation.frontend import GenerationRefusedError, MemoryOccupationError
+    from sglang.srt.memory_occupation.manager_side import MemoryOccupationError
+    from sglang.srt.memory_occupation.refusal import GenerationRefusedError
+    from sglang.srt.memory_occupation.startup import StartupError
     from sglang.srt.memory_occupation.tags import InvalidRequestError
 else:
-    from sglang_patch.memory_occupation.frontend import GenerationRefusedError, MemoryOccupationError
+    from sglang_patch.memory_occupation.manager_side import MemoryOccupationError
+    from sglang_patch.memory_occupation.refusal import GenerationRefusedError
+    from sglang_patch.memory_occupation.startup import StartupError
     from sglang_patch.memory_occupation.tags import InvalidRequestError
 
 
 def apply(names: Optional[Iterable[str]] = None) -> None:
-    """Apply the named patches (default: all) in this process; already applied ones are skipped.
+    """Apply the named patches (default: all) and the patches they require, in this process.
 
-    With SGLANG_PATCH_RUNTIME=off nothing is patched; SGLang must then be source-patched.
+    Patches already applied (by anyone: this call, a patch object, a parent process) are left as
+    they are. With SGLANG_PATCH_RUNTIME=off nothing is patched; SGLang must then be source-patched.
     """
     if runtime_disabled():
         if not source_patched():
@@ -123,17 +128,20 @@ def apply(names: Optional[Iterable[str]] = None) -> None:
 
             raise RuntimeError(
                 f"{RUNTIME_ENV}=off, but the SGLang imported from {os.path.dirname(sglang.__file__)} was not "
-                "patched with patches/series: build a patched copy (python -m sglang_patch.series build --dest DIR) "
+                "patched with patches/series: build a patched copy (python -m sglang_patch_dev.series build --dest DIR) "
                 "and put DIR first on PYTHONPATH, or unset SGLANG_PATCH_RUNTIME to patch at run time"
             )
         return
-    for patch in _select(names):
+    selected = patches() if names is None else _with_requirements(names)
+    for patch in selected:
         patch.apply()
 
 
 def revert(names: Optional[Iterable[str]] = None) -> None:
-    """Revert the named patches (default: all), in reverse order, restoring the exact originals."""
-    for patch in reversed(_select(names)):
+    """Revert the named patches (default: all) and those that require them, in reverse order,
+    restoring the exact originals."""
+    selected = patches() if names is None else _with_dependents(names)
+    for patch in reversed(selected):
         patch.revert()
 
 

@@ -1,11 +1,14 @@
-"""The machinery every patch shares: version gate, saved originals, apply/revert.
+"""The machinery every patch shares: version gate, the map of saved originals, apply/revert.
 
 A patch is a small object with a name, the dotted targets it replaces, the SGLang versions it
-supports and the process it must run in. ``apply()`` replaces each target and remembers the
-original it found (first value wins, like gevent.monkey's ``saved`` map); ``revert()`` puts the
-originals back in reverse order, so the targets are the exact objects they were before.
-Applying twice is a no-op. Originals are read from the owner's ``__dict__`` so that
-staticmethod and classmethod wrappers survive the round trip (wrapt does the same).
+supports, the process it must run in and the patches it ``requires``. Its state does not live on
+the object: like gevent.monkey, one module-level map ``_SAVED`` keeps the original of every
+patched target (first value wins), and like ddtrace, every replacement that can carry an
+attribute is marked with the patch's name (``__sglang_patch__``). So any second ``apply()`` (the
+module function, a fresh patch object, a child process re-applying) finds the target patched and
+leaves it alone: nothing is ever wrapped twice. ``revert()`` puts the exact originals back.
+Originals are read from the owner's ``__dict__`` so that staticmethod and classmethod wrappers
+survive the round trip (wrapt does the same).
 """
 
 from __future__ import annotations
@@ -15,18 +18,20 @@ import functools
 import importlib
 import importlib.metadata
 import logging
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 logger = logging.getLogger("sglang_patch")
 
-# The only release these patches were written against and tested on. SGLang >= 0.4.8 ships tagged
-# release/resume itself (sgl-project/sglang#7099, RFC #7009), so the patches must not go there.
-SUPPORTED_SGLANG = "==0.4.6.post5"
-
 _MISSING = object()
+
+# (id(owner), attribute) -> (owner, the original value, the name of the patch that replaced it).
+# First value wins: a target already in the map is never saved again, so its original cannot be
+# lost. Keyed by id because some owners (FastAPI's router) are unhashable; the entry keeps the
+# owner alive, so the id cannot be reused while it is in the map.
+_SAVED: Dict[Tuple[int, str], Tuple[Any, Any, str]] = {}
 
 
 class UnsupportedSGLangVersion(RuntimeError):
@@ -38,14 +43,12 @@ def installed_sglang_version() -> str:
 
 
 def check_version(patch_name: str, spec: str) -> None:
+    from sglang_patch.versions import unsupported_message
+
     found = installed_sglang_version()
     if Version(found) in SpecifierSet(spec, prereleases=True):
         return
-    raise UnsupportedSGLangVersion(
-        f"sglang_patch: patch {patch_name!r} supports sglang{spec}, but found sglang {found}. "
-        f"Install the supported release (pip install 'sglang==0.4.6.post5'), or, on sglang>=0.4.8, "
-        f"do not apply sglang_patch: tagged release/resume is built in there."
-    )
+    raise UnsupportedSGLangVersion(unsupported_message(found, f"patch {patch_name!r} supports sglang{spec}"))
 
 
 def resolve(dotted: str) -> Tuple[Any, str]:
@@ -70,6 +73,19 @@ def _raw_attr(owner: Any, attr: str) -> Any:
     if isinstance(owner, type):
         return owner.__dict__.get(attr, _MISSING)
     return getattr(owner, attr, _MISSING)
+
+
+def marker(value: Any) -> Optional[str]:
+    """The name of the patch a value was made by (its ``__sglang_patch__``), or None."""
+    return getattr(getattr(value, "__func__", value), "__sglang_patch__", None)
+
+
+def patched_by(owner: Any, attr: str) -> Optional[str]:
+    """Which patch replaced ``owner.attr``: read on the target itself, else in the saved map."""
+    name = marker(_raw_attr(owner, attr))
+    if name is None and (id(owner), attr) in _SAVED:
+        name = _SAVED[(id(owner), attr)][2]
+    return name
 
 
 def mark_wrapper(wrapper: Callable, original: Callable, patch_name: str) -> Callable:
@@ -103,22 +119,21 @@ class Patch:
     """One concern: subclasses set the class attributes and implement ``replacements()``."""
 
     name: str = ""
-    # Dotted paths of every object this patch replaces (documentation and tests read them).
+    # Dotted paths of every object this patch replaces or adds (documentation and tests read them).
     targets: Tuple[str, ...] = ()
-    # Which SGLang versions this patch supports (a PEP 440 specifier).
-    sglang_spec: str = SUPPORTED_SGLANG
+    # Which SGLang versions this patch supports (a PEP 440 specifier); set by the patch set.
+    sglang_spec: str = ""
     # Where it must be live: "scheduler" (scheduler processes), "server" (the process that runs
-    # the tokenizer manager, HTTP server or Engine) or "all".
+    # the tokenizer manager, HTTP server or Engine), "launcher" (processes that spawn) or "all".
     process: str = "all"
+    # Patches this one cannot work without; selecting it selects them too (sglang_patch.apply).
+    requires: Tuple[str, ...] = ()
     # One line for the manifest: what and why.
     summary: str = ""
     # Targets that do not exist in stock SGLang: the patch adds them (revert deletes them).
     adds: Tuple[str, ...] = ()
     # Whether patches/ carries the same change as a source patch (the spawn seam needs none).
     has_source_patch: bool = True
-
-    def __init__(self) -> None:
-        self._saved: List[Tuple[Any, str, Any]] = []
 
     # -- to implement --------------------------------------------------------------------
     def replacements(self) -> Dict[str, Any]:
@@ -150,34 +165,62 @@ class Patch:
 
     @property
     def applied(self) -> bool:
-        return bool(self._saved)
+        """Whether this patch's targets are patched, whichever object or process applied it."""
+        return all(patched_by(*resolve(t)) == self.name for t in self.targets)
 
     def original(self, dotted: str) -> Any:
-        """The object a target held before any patch (the live one when not applied)."""
+        """The object a target held before any patch (the live one when not patched)."""
         owner, attr = resolve(dotted)
-        for saved_owner, saved_attr, value in self._saved:
-            if saved_owner is owner and saved_attr == attr:
-                return value
-        return _raw_attr(owner, attr)
+        saved = _SAVED.get((id(owner), attr))
+        return saved[1] if saved is not None else _raw_attr(owner, attr)
 
     def apply(self) -> None:
+        """Replace every target; a no-op for targets this patch has already replaced."""
         if self.applied:
             return
         check_version(self.name, self.sglang_spec)
-        for dotted, new in self.replacements().items():
+        self._check_requirements()
+        new_by_target = self.replacements()
+        if set(new_by_target) != set(self.targets):
+            missing = sorted(set(self.targets) - set(new_by_target))
+            extra = sorted(set(new_by_target) - set(self.targets))
+            raise RuntimeError(
+                f"patch {self.name!r}: replacements() must cover exactly its targets; missing {missing}, not declared {extra}"
+            )
+        for dotted, new in new_by_target.items():
             owner, attr = resolve(dotted)
-            old = _raw_attr(owner, attr)
-            self._saved.append((owner, attr, old))
+            holder = patched_by(owner, attr)
+            if holder == self.name:
+                continue
+            if holder is not None:
+                raise RuntimeError(f"patch {self.name!r}: target {dotted} is already replaced by patch {holder!r}")
+            _SAVED[(id(owner), attr)] = (owner, _raw_attr(owner, attr), self.name)
             setattr(owner, attr, new)
         logger.debug("applied patch %s", self.name)
 
+    def _check_requirements(self) -> None:
+        import sglang_patch
+
+        missing = [name for name in self.requires if not sglang_patch.get(name).applied]
+        if missing:
+            raise RuntimeError(
+                f"patch {self.name!r} requires {missing}, which are not applied: use "
+                f"sglang_patch.apply([{self.name!r}]), which applies a patch's requirements first"
+            )
+
     def revert(self) -> None:
-        while self._saved:
-            owner, attr, old = self._saved.pop()
-            if old is _MISSING:
+        """Put back the exact originals of the targets this patch replaced (added ones are deleted)."""
+        for dotted in reversed(self.targets):
+            owner, attr = resolve(dotted)
+            saved = _SAVED.get((id(owner), attr))
+            if saved is None or saved[2] != self.name:
+                continue
+            original = saved[1]
+            if original is _MISSING:
                 delattr(owner, attr)
             else:
-                setattr(owner, attr, old)
+                setattr(owner, attr, original)
+            del _SAVED[(id(owner), attr)]
         logger.debug("reverted patch %s", self.name)
 
     def __repr__(self) -> str:

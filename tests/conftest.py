@@ -20,8 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from server_ext.envs import prepend_pythonpath  # noqa: E402
-from server_ext.server_process import ServerProcess  # noqa: E402
-from server_ext.offline_models import build  # noqa: E402
+from sglang_patch_dev.server_process import ServerProcess  # noqa: E402
+from sglang_patch_dev.offline_models import build  # noqa: E402
 
 STANDIN_DIR = os.path.join(REPO, "tests", "support")
 

@@ -2,7 +2,8 @@
 
 For each patch: the targets before, after apply (replaced, marked with the patch's name),
 after a second apply (the very same objects: not double wrapped), after revert (the very same
-objects as before). Printed as one JSON line on stdout.
+objects as before). Then the ways a second caller can apply: a fresh patch object, the module
+function twice, apply after revert, requirements pulled in or refused. Printed as one JSON line.
 """
 
 import json
@@ -30,6 +31,7 @@ def marked(obj, name):
 
 
 def check(patch):
+    sglang_patch.apply(patch.requires)  # what it cannot work without (and what those require)
     before = snapshot(patch)
     patch.apply()
     after = snapshot(patch)
@@ -37,6 +39,7 @@ def check(patch):
     again = snapshot(patch)
     patch.revert()
     reverted = snapshot(patch)
+    sglang_patch.revert()
     return {
         "targets": len(patch.targets),
         "all_replaced": all(after[t] is not before[t] for t in patch.targets),
@@ -50,6 +53,66 @@ def check(patch):
     }
 
 
+def fresh(patch):
+    """A new object of the same patch, as a second caller would make."""
+    other = type(patch)()
+    other.sglang_spec = patch.sglang_spec
+    return other
+
+
+def all_targets():
+    return {(p.name, t): _raw_attr(*resolve(t)) for p in sglang_patch.patches() for t in p.targets}
+
+
+def second_callers():
+    """Every way a second caller applies: never wraps twice; revert gives the exact originals."""
+    out = {}
+    pristine = all_targets()
+    sglang_patch.apply()
+    once = all_targets()
+    for p in sglang_patch.patches():  # a fresh object per patch, as another library would make
+        fresh(p).apply()
+    sglang_patch.apply()  # and the module function again
+    out["fresh_objects_and_module_twice_noop"] = all(all_targets()[k] is v for k, v in once.items())
+    load_model = "sglang.srt.model_executor.model_runner.ModelRunner.load_model"
+    out["wrapper_wraps_the_original"] = _raw_attr(*resolve(load_model)).__wrapped__ is pristine[("weights_region", load_model)]
+    fresh(sglang_patch.get("weights_region")).revert()  # a fresh object reverts what another applied
+    out["fresh_object_reverts"] = _raw_attr(*resolve(load_model)) is pristine[("weights_region", load_model)]
+    sglang_patch.revert()
+    out["revert_exact"] = all(all_targets()[k] is v for k, v in pristine.items())
+    sglang_patch.apply()
+    sglang_patch.apply()
+    out["reapply_after_revert_wraps_once"] = (
+        _raw_attr(*resolve(load_model)).__wrapped__ is pristine[("weights_region", load_model)])
+    sglang_patch.revert()
+
+    sglang_patch.apply(["weights_region"])
+    out["requirements_pulled_in"] = sglang_patch.applied_names()
+    sglang_patch.revert(["memory_saver"])
+    out["dependents_reverted"] = sglang_patch.applied_names()
+    try:
+        fresh(sglang_patch.get("scheduler")).apply()
+        out["direct_apply_without_requirements"] = "applied"
+    except RuntimeError as e:
+        out["direct_apply_without_requirements"] = str(e)
+    out["after_refusal"] = sglang_patch.applied_names()
+
+    class Incomplete(type(sglang_patch.get("weights_region"))):
+        def replacements(self):
+            return {}
+
+    try:
+        incomplete = Incomplete()
+        incomplete.sglang_spec = sglang_patch.get("weights_region").sglang_spec
+        sglang_patch.apply(["memory_saver"])
+        incomplete.apply()
+        out["coverage_check"] = "applied"
+    except RuntimeError as e:
+        out["coverage_check"] = str(e)
+    sglang_patch.revert()
+    return out
+
+
 which = sys.argv[1:] or [p.name for p in sglang_patch.patches()]
 result = {name: check(sglang_patch.get(name)) for name in which}
 # All together, in order, then all reverted.
@@ -57,4 +120,5 @@ sglang_patch.apply()
 result["_all_applied"] = sglang_patch.applied_names()
 sglang_patch.revert()
 result["_after_revert"] = sglang_patch.applied_names()
+result["_second_callers"] = second_callers()
 print(json.dumps(result))

@@ -15,6 +15,7 @@ import pytest
 
 import sglang_patch
 from server_ext.envs import prepend_pythonpath
+from sglang_patch import versions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = [p.name for p in sglang_patch.patches()]
@@ -54,32 +55,62 @@ def test_all_patches_apply_in_order_and_revert(report):
     assert report["_after_revert"] == []
 
 
-def test_every_patch_declares_name_targets_spec_and_process():
-    for p in sglang_patch.patches():
+def test_second_callers_never_wrap_twice_and_revert_exactly(report):
+    """A fresh patch object, the module function twice, apply after revert: one wrapper, exact originals."""
+    r = report["_second_callers"]
+    assert r["fresh_objects_and_module_twice_noop"]
+    assert r["wrapper_wraps_the_original"] and r["reapply_after_revert_wraps_once"]
+    assert r["fresh_object_reverts"] and r["revert_exact"]
+
+
+def test_requirements_are_pulled_in_refused_without_and_reverted_with(report):
+    r = report["_second_callers"]
+    assert r["requirements_pulled_in"] == ["memory_saver", "weights_region"]
+    assert r["dependents_reverted"] == []  # reverting memory_saver took weights_region with it
+    assert r["direct_apply_without_requirements"].startswith(
+        "patch 'scheduler' requires ['io_structs', 'server_args', 'weights_region', 'kv_cache_region']")
+    assert r["after_refusal"] == []  # the refused patch changed nothing
+
+
+def test_replacements_must_cover_exactly_the_targets(report):
+    assert "must cover exactly its targets; missing ['sglang.srt.model_executor.model_runner.ModelRunner.load_model']" in (
+        report["_second_callers"]["coverage_check"])
+
+
+def test_every_patch_declares_name_targets_spec_process_and_known_requirements():
+    release = versions.release_for(sglang_patch._core.installed_sglang_version())
+    names = [p.name for p in sglang_patch.patches()]
+    for i, p in enumerate(sglang_patch.patches()):
         assert p.name and p.targets and p.summary
-        assert p.sglang_spec == "==0.4.6.post5"
+        assert p.sglang_spec == release.spec
         assert p.process in {"scheduler", "server", "launcher", "all"}
+        assert all(r in names[:i] for r in p.requires), f"{p.name} requires a patch applied after it"
 
 
-def test_unsupported_version_fails_naming_patch_spec_version_and_remedy():
+def test_unsupported_version_fails_naming_the_supported_list_and_remedy():
     proc = run_python(textwrap.dedent("""
+        from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
         import sglang_patch, sglang_patch._core as core
-        core.installed_sglang_version = lambda: "0.4.9"
+        core.installed_sglang_version = lambda: "0.3.0"
         try:
             sglang_patch.apply()
         except core.UnsupportedSGLangVersion as e:
             print("ERR", e)
-            print("APPLIED", sglang_patch.applied_names())
+        core.installed_sglang_version = lambda: "0.4.6.post5"
+        print("APPLIED", sglang_patch.applied_names())
     """))
     out = proc.stdout
-    assert "ERR sglang_patch: patch 'memory_saver' supports sglang==0.4.6.post5, but found sglang 0.4.9" in out
-    assert "pip install 'sglang==0.4.6.post5'" in out and "sglang>=0.4.8" in out
-    assert "APPLIED []" in out
+    supported = ", ".join(versions.supported_versions())
+    assert f"ERR sglang_patch: no patch set for this release, but found sglang 0.3.0. Supported releases: {supported}." in out
+    assert "pip install 'sglang==0.4.6.post5'" in out
+    assert "APPLIED []" in out, proc.stderr[-3000:]
 
 
-def test_tags_field_seen_by_modules_that_imported_the_class_before_patching():
-    """http_server and engine did `from io_struct import ...` at import: one class object for all."""
+def test_imported_classes_gain_the_fields_and_the_child_entry_carries_the_patches():
+    """http_server and engine did `from io_struct import ...` at import: one class object for all.
+    The spawn seam: what the parent has applied (with requirements) is what the child will apply."""
     proc = run_python(textwrap.dedent("""
+        import pickle
         from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
         from sglang.srt.entrypoints import engine, http_server
         from sglang.srt.managers import io_struct
@@ -92,23 +123,14 @@ def test_tags_field_seen_by_modules_that_imported_the_class_before_patching():
         try:
             io_struct.ReleaseMemoryOccupationReqInput(tags=["kv_cache"])
         except TypeError:
-            print("OK")
-    """))
-    assert proc.stdout.strip().endswith("OK"), proc.stderr[-3000:]
-
-
-def test_child_entry_pickles_the_parents_patches():
-    """The spawn seam: what the parent has applied is what the child will apply."""
-    proc = run_python(textwrap.dedent("""
-        import pickle
-        from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
-        import sglang_patch
-        sglang_patch.apply(["io_structs", "scheduler", "subprocess_entry"])
-        from sglang.srt.entrypoints import engine
+            print("FIELDS OK")
+        sglang_patch.apply(["scheduler", "subprocess_entry"])
         child = pickle.loads(pickle.dumps(engine.run_scheduler_process))
         print(sorted(child.patch_names), child.scopes, child.target)
     """))
-    assert proc.stdout.strip().splitlines()[-1] == (
-        "['io_structs', 'scheduler', 'subprocess_entry'] ('scheduler', 'all') "
-        "sglang.srt.managers.scheduler.run_scheduler_process"
+    lines = proc.stdout.strip().splitlines()
+    assert "FIELDS OK" in lines, proc.stderr[-3000:]
+    assert lines[-1] == (
+        "['io_structs', 'kv_cache_region', 'memory_saver', 'scheduler', 'server_args', 'subprocess_entry', "
+        "'weights_region'] ('scheduler', 'all') sglang.srt.managers.scheduler.run_scheduler_process"
     ), proc.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""sglang_patch.series on small synthetic series: real `patch`, real `git`, no network.
+"""sglang_patch_dev.series on small synthetic series: real `patch`, real `git`, no network.
 
 Each test builds its own world in a tmp dir: a fake pristine package tree (sglang/a.py, ...), shared
 files, and a two-patch series whose diffs are made by git from real edits. Runtime patches are
@@ -20,8 +20,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from sglang_patch import series
-from sglang_patch.series import PatchFailed, PatchFile, SeriesError
+from sglang_patch_dev import series
+from sglang_patch_dev.series import PatchFailed, PatchFile, SeriesError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -297,7 +297,7 @@ def test_sync_rewrites_a_stale_section(world):
     (world.shared / "tags.py").write_text("WEIGHTS = 'weights'\nKV_CACHE = 'kv_cache'\nCUDA_GRAPH = 'cuda_graph'\n")
     assert lint(world) == [
         "0001-alpha.patch: the section for sglang/srt/memory_occupation/tags.py differs from "
-        f"{world.shared / 'tags.py'}: run `python -m sglang_patch.series sync`"
+        f"{world.shared / 'tags.py'}: run `python -m sglang_patch_dev.series sync`"
     ]
     beta_before = (world.patches / "0002-beta.patch").read_bytes()
     assert series.sync(world.patches, world.shared) == ["0001-alpha.patch"]
@@ -536,7 +536,7 @@ def test_pristine_from_the_installed_distribution(tmp_path):
 
 def test_command_line_apply_and_exit_codes(world):
     tree = fresh_tree(world)
-    command = [sys.executable, "-m", "sglang_patch.series", "apply",
+    command = [sys.executable, "-m", "sglang_patch_dev.series", "apply",
                "--tree", str(tree), "--patches", str(world.patches)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -3,7 +3,7 @@
 import socket
 
 from conftest import launch
-from server_ext import server_process
+from sglang_patch_dev import server_process
 
 
 def test_start_moves_to_a_fresh_port_when_the_port_is_taken(tmp_path_factory, tiny_model, monkeypatch):

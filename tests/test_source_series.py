@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO
 from server_ext.envs import prepend_pythonpath
-from sglang_patch import series
+from sglang_patch_dev import series
 
 # The end-to-end modules the source form must pass, exactly as the runtime form does.
 E2E_MODULES = ["test_e2e_http.py", "test_staged_update.py", "test_engine.py", "test_server_options.py",

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import DEVICE, launch
 from server_ext.client import SGLangError
-from server_ext.offline_models import build_shape_only, llama8b_config, llama_param_shapes
+from sglang_patch_dev.offline_models import build_shape_only, llama8b_config, llama_param_shapes
 
 pytestmark = pytest.mark.skipif(DEVICE != "cuda", reason="needs a CUDA GPU and the real torch_memory_saver")
 

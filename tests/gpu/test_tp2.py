@@ -13,7 +13,7 @@ import os
 import pytest
 
 from conftest import DEVICE, greedy, launch
-from server_ext.offline_models import build
+from sglang_patch_dev.offline_models import build
 
 GIB = 2**30
 

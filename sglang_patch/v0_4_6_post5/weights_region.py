@@ -7,7 +7,7 @@ tag, so that region, and only it, is tagged. Upstream: sgl-project/sglang#7099 (
 """
 
 from sglang_patch._core import Patch
-from sglang_patch.memory_saver import default_region_tag
+from sglang_patch.v0_4_6_post5.memory_saver import default_region_tag
 from sglang_patch.memory_occupation.tags import WEIGHTS
 
 
@@ -15,6 +15,7 @@ class WeightsRegionPatch(Patch):
     name = "weights_region"
     targets = ("sglang.srt.model_executor.model_runner.ModelRunner.load_model",)
     process = "scheduler"
+    requires = ("memory_saver",)
     summary = "ModelRunner.load_model allocates the weights under tag 'weights'"
 
     def replacements(self):

@@ -5,7 +5,7 @@
 (``from_cli_args`` reads ``dataclasses.fields``) and ``Engine(**kwargs)`` constructs directly. The
 fields are added to the existing class in place (as in ``io_structs``; ``__post_init__`` still
 runs), and ``add_cli_args`` gains the options. The flags and their help live in
-``sglang_patch.memory_occupation.server_args``, shared with the source series. Spawned schedulers
+``sglang_patch.memory_occupation.flags``, shared with the source series. Spawned schedulers
 receive the ServerArgs object pickled with the fields' values.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from sglang_patch._core import DATACLASS_ATTRS, Patch, mark_wrapper
-from sglang_patch.memory_occupation import server_args as flags
+from sglang_patch.memory_occupation import flags
 
 _SERVER_ARGS = "sglang.srt.server_args.ServerArgs."
 

@@ -1,24 +1,24 @@
 """The source-patch series in patches/: build it, check it like code, edit it.
 
-sglang_patch changes SGLang 0.4.6.post5 at runtime. patches/ carries the same changes as a quilt-style
+sglang_patch changes SGLang 0.4.6.post5 at runtime (sglang_patch.v0_4_6_post5). patches/ carries the same changes as a quilt-style
 series of source patches against the pristine SGLang package, so they can be read as diffs, sent
 upstream, or built into a patched tree. This module is the series' tooling::
 
-    python -m sglang_patch.series check                  # lint; if clean, apply to a pristine tree
-    python -m sglang_patch.series check --tree-only      # lint only, no pristine tree needed
-    python -m sglang_patch.series pristine --dest DIR    # pristine sglang 0.4.6.post5 at DIR/sglang
-    python -m sglang_patch.series apply --tree DIR       # apply the series to a tree, strictly
-    python -m sglang_patch.series build --dest DIR [--if-changed]   # pristine + apply, with a marker
-    python -m sglang_patch.series sync                   # shared files -> their sections in patches/
-    python -m sglang_patch.series unpack --tree DIR      # one git commit per patch, to edit
-    python -m sglang_patch.series pack --tree DIR        # those commits back into patches/
+    python -m sglang_patch_dev.series check                  # lint; if clean, apply to a pristine tree
+    python -m sglang_patch_dev.series check --tree-only      # lint only, no pristine tree needed
+    python -m sglang_patch_dev.series pristine --dest DIR    # pristine sglang 0.4.6.post5 at DIR/sglang
+    python -m sglang_patch_dev.series apply --tree DIR       # apply the series to a tree, strictly
+    python -m sglang_patch_dev.series build --dest DIR [--if-changed]   # pristine + apply, with a marker
+    python -m sglang_patch_dev.series sync                   # shared files -> their sections in patches/
+    python -m sglang_patch_dev.series unpack --tree DIR      # one git commit per patch, to edit
+    python -m sglang_patch_dev.series pack --tree DIR        # those commits back into patches/
 
 Every subcommand takes ``--patches DIR`` (default: the repository's patches/).
 
 Layout
     ``patches/series`` lists the patch files in application order, one per line; blank lines and
     ``#`` comments are allowed. ``NNNN-<name>.patch`` (NNNN = 0001, 0002, ... in series order)
-    carries the source form of the runtime patch ``<name>`` (``sglang_patch.patches()``); every
+    carries the source form of the runtime patch ``<name>`` (``sglang_patch.v0_4_6_post5.PATCHES``); every
     runtime patch with ``has_source_patch = True`` has exactly one. Diff paths are ``-p1`` with
     ``a/``/``b/`` prefixes, relative to the package tree (the directory that holds ``sglang/``).
     Before the first ``diff --git`` line each file has a DEP-3 style header::
@@ -84,22 +84,22 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from sglang_patch._core import SUPPORTED_SGLANG
+from sglang_patch.versions import RELEASES, patch_set
 
-logger = logging.getLogger("sglang_patch.series")
+logger = logging.getLogger("sglang_patch_dev.series")
 
-# The one release the series is written against: the runtime patches' spec is "==" it.
-SGLANG_VERSION = SUPPORTED_SGLANG.removeprefix("==")
+# The release patches/ is written against: the primary one of the version table.
+SGLANG_VERSION = RELEASES[0].version
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATCHES_DIR = REPO_ROOT / "patches"
-DEFAULT_SHARED_ROOT = Path(__file__).resolve().parent / "memory_occupation"
+DEFAULT_SHARED_ROOT = REPO_ROOT / "sglang_patch" / "memory_occupation"
 DEFAULT_CACHE_DIR = REPO_ROOT / "build" / "cache"
 # Where the series puts the shared files inside the sglang package tree.
 SHARED_TARGET = "sglang/srt/memory_occupation"
 BUILD_MARKER = ".sglang-series-build"
 PRISTINE_SUBJECT = f"pristine sglang {SGLANG_VERSION}"
 REQUIRED_FIELDS = ("Description", "Runtime-Patch", "Applies-To", "Upstream")
-MODULE_CMD = "python -m sglang_patch.series"
+MODULE_CMD = "python -m sglang_patch_dev.series"
 
 _PATCH_FILE_NAME = re.compile(r"^(?P<number>\d{4})-(?P<name>.+)\.patch$")
 _DIFF_GIT = re.compile(r"^diff --git a/(?P<a>\S+) b/(?P<b>\S+)$")
@@ -175,10 +175,8 @@ def _require_empty(dest: Path, what: str) -> None:
 
 
 def default_runtime_patches() -> list:
-    """The runtime patches of this package (objects with ``name`` and ``has_source_patch``)."""
-    import sglang_patch
-
-    return sglang_patch.patches()
+    """The runtime patches of that release (objects with ``name`` and ``has_source_patch``)."""
+    return list(patch_set(SGLANG_VERSION).PATCHES)
 
 
 # -- the series file and patch files ---------------------------------------------------------
@@ -1001,7 +999,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=MODULE_CMD, description=__doc__.split("\n\n")[0],
-        epilog="The module docstring (pydoc sglang_patch.series) explains the workflow.",
+        epilog="The module docstring (pydoc sglang_patch_dev.series) explains the workflow.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

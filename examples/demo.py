@@ -1,4 +1,4 @@
-"""The staged RL weight-update sequence, live: ``python -m server_ext.demo`` (or scripts/demo.sh).
+"""The staged RL weight-update sequence, live: ``python examples/demo.py`` (or scripts/demo.sh).
 
 Builds a tiny Llama model offline, launches ``python -m server_ext.launch`` on it and walks the
 multi-stage awake over HTTP, printing each step:
@@ -15,11 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 
-from server_ext.server_process import ServerProcess
-from server_ext.offline_models import build
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
+
+from sglang_patch_dev.server_process import ServerProcess  # noqa: E402
+from sglang_patch_dev.offline_models import build  # noqa: E402
 
 
 def gpu_used_gib():

@@ -4,7 +4,7 @@ No hub access: the tokenizer is trained here with ``tokenizers`` on a few built-
 the weights are seeded random numbers. The result serves with ``--load-format auto`` (the saved
 weights, needed to check that a weight update restores the exact outputs) or ``dummy``.
 
-    python -m server_ext.offline_models DIR [--hidden 128 --layers 2 --vocab 512 --no-weights]
+    python -m sglang_patch_dev.offline_models DIR [--hidden 128 --layers 2 --vocab 512 --no-weights]
 
 ``llama8b_config()`` is the Llama-3-8B shape (bf16) used with ``--load-format dummy`` on a GPU,
 where only the shape matters; ``llama_param_shapes`` lists its HF parameter names and shapes.

@@ -1,8 +1,8 @@
 """Patch ``scheduler``: release and resume GPU memory by tag, in the scheduler process.
 
-The logic lives in ``sglang_patch.memory_occupation.scheduler`` (shared with the source series;
-its docstring explains the ledger, release modes, admission and the resume pre-check). This
-module wires it into ``Scheduler``:
+The logic lives in ``sglang_patch.memory_occupation.scheduler_side`` (shared with the source
+series; its docstring explains the ledger, release modes, admission and the resume pre-check).
+This module wires it into ``Scheduler``:
 - ``release_memory_occupation`` / ``resume_memory_occupation`` (managers/scheduler.py:2049-2067)
   are replaced;
 - ``process_input_requests`` (:880) serves a release waiting for running requests after inputs;
@@ -16,37 +16,33 @@ module wires it into ``Scheduler``:
 from __future__ import annotations
 
 from sglang_patch._core import Patch
-from sglang_patch.memory_occupation import scheduler as logic
+from sglang_patch.memory_occupation import scheduler_side
 
 _SCHEDULER = "sglang.srt.managers.scheduler.Scheduler."
-
-
-def get_memory_occupation(scheduler, recv_req):
-    """This rank's memory state, gathered over the TP ranks (GET /memory_occupation)."""
-    return logic.get_memory_occupation(scheduler, recv_req)
+INIT = _SCHEDULER + "__init__"
+RELEASE = _SCHEDULER + "release_memory_occupation"
+RESUME = _SCHEDULER + "resume_memory_occupation"
+INPUTS = _SCHEDULER + "process_input_requests"
+PREFILL = _SCHEDULER + "get_new_batch_prefill"
+STATUS = _SCHEDULER + "get_memory_occupation"
+UPDATES = {_SCHEDULER + name: name for name in scheduler_side.WEIGHT_UPDATES}
 
 
 class SchedulerPatch(Patch):
     name = "scheduler"
-    targets = (
-        _SCHEDULER + "__init__",
-        _SCHEDULER + "release_memory_occupation",
-        _SCHEDULER + "resume_memory_occupation",
-        _SCHEDULER + "process_input_requests",
-        _SCHEDULER + "get_new_batch_prefill",
-    ) + tuple(_SCHEDULER + name for name in logic.WEIGHT_UPDATES) + (_SCHEDULER + "get_memory_occupation",)
-    adds = (_SCHEDULER + "get_memory_occupation",)
+    targets = (INIT, RELEASE, RESUME, INPUTS, PREFILL, *UPDATES, STATUS)
+    adds = (STATUS,)
     process = "scheduler"
+    requires = ("io_structs", "server_args", "weights_region", "kv_cache_region")
     summary = (
         "Scheduler releases/resumes by tag: ledger, wait/abort/reject for running requests, gated admission, "
         "resume pre-check, weights backup, status, no weight update into released weights"
     )
 
     def replacements(self):
-        init, release, resume, inputs, prefill = self.targets[:5]
-        stock_init = self.original(init)
-        stock_inputs = self.original(inputs)
-        stock_prefill = self.original(prefill)
+        stock_init = self.original(INIT)
+        stock_inputs = self.original(INPUTS)
+        stock_prefill = self.original(PREFILL)
 
         def __init__(scheduler, *args, **kwargs):
             stock_init(scheduler, *args, **kwargs)
@@ -59,35 +55,39 @@ class SchedulerPatch(Patch):
 
         def process_input_requests(scheduler, recv_reqs):
             stock_inputs(scheduler, recv_reqs)
-            logic.after_input_requests(scheduler)
+            scheduler_side.after_input_requests(scheduler)
 
         def get_new_batch_prefill(scheduler):
-            if not logic.admitting(scheduler):
+            if not scheduler_side.admitting(scheduler):
                 return None  # nothing new runs on released memory, stale weights, or while a release waits
             return stock_prefill(scheduler)
 
         def release_memory_occupation(scheduler, recv_req):
-            return logic.release_memory_occupation(scheduler, recv_req)
+            return scheduler_side.release_memory_occupation(scheduler, recv_req)
 
         def resume_memory_occupation(scheduler, recv_req):
-            return logic.resume_memory_occupation(scheduler, recv_req)
+            return scheduler_side.resume_memory_occupation(scheduler, recv_req)
+
+        def get_memory_occupation(scheduler, recv_req):
+            """This rank's memory state, gathered over the TP ranks (GET /memory_occupation)."""
+            return scheduler_side.get_memory_occupation(scheduler, recv_req)
 
         new = {
-            init: __init__,
-            release: release_memory_occupation,
-            resume: resume_memory_occupation,
-            inputs: process_input_requests,
-            prefill: get_new_batch_prefill,
+            INIT: __init__,
+            RELEASE: release_memory_occupation,
+            RESUME: resume_memory_occupation,
+            INPUTS: process_input_requests,
+            PREFILL: get_new_batch_prefill,
+            STATUS: get_memory_occupation,
         }
-        for name in logic.WEIGHT_UPDATES:
-            new[_SCHEDULER + name] = self._guarded_update(name)
-        new[_SCHEDULER + "get_memory_occupation"] = get_memory_occupation
+        for target, method_name in UPDATES.items():
+            new[target] = self._guarded_update(target, method_name)
         return self.marked(new)
 
-    def _guarded_update(self, method_name: str):
-        stock = self.original(_SCHEDULER + method_name)
+    def _guarded_update(self, target: str, method_name: str):
+        stock = self.original(target)
 
         def update(scheduler, recv_req):
-            return logic.update_weights(scheduler, method_name, recv_req, lambda req: stock(scheduler, req))
+            return scheduler_side.update_weights(scheduler, method_name, recv_req, lambda req: stock(scheduler, req))
 
         return update

@@ -14,10 +14,11 @@ GPU copy, and a second resume in a row crashes on the missing stash. Here, per s
   (finish reason says why), ``reject`` answers ``busy`` at once. Past ``timeout`` a waiting
   release answers ``busy``;
 - no queued request is started while any tag is released, while an "abort" release waits, or
-  while the weights are stale (resumed without a backup and not updated since). The frontend
-  refuses new requests then (503); one that raced past it into the queue ends at once with a
-  finish reason saying why (waiting would hold the tokenizer manager's model-update lock and
-  block the weight update of a staged resume). A chunked prefill in progress always continues;
+  while the weights are stale (resumed without a backup and not updated since): the rule of
+  refusal.py. The frontend refuses new requests then (503); one that raced past it into the
+  queue ends at once with that refusal as its finish reason, which the frontend turns into the
+  same 503 (waiting would hold the tokenizer manager's model-update lock and block the weight
+  update of a staged resume). A chunked prefill in progress always continues;
 - release ``kv_cache``: drop finished requests, flush the radix cache and pools (their contents
   die with the memory), synchronize, pause the tag;
 - release ``weights``: with ``--weights-cpu-backup`` copy all their bytes to pinned host memory
@@ -40,6 +41,7 @@ from typing import Any, Callable, List, Optional, Set
 
 import torch
 
+from .refusal import generation_refusal, refusal_abort
 from .tags import ABORT, DEFAULT_RELEASE_TIMEOUT_S, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
 from .tags import check_release_options, normalize_tags
 from .weights_backup import WeightsBackup
@@ -79,16 +81,16 @@ class MemoryLedger:
             ledger = scheduler._memory_ledger = MemoryLedger(scheduler.server_args)
         return ledger
 
-    @property
-    def stale(self) -> bool:
-        return not self.weights_current and not self.allow_stale_weights
+    def refusal(self):
+        """Why a queued request may not start (refusal.py's rule on this ledger), or None."""
+        return generation_refusal(self.released, False, self.weights_current, self.allow_stale_weights)
 
     @property
     def admitting(self) -> bool:
-        """Whether queued requests may start: nothing released, weights current, and no release
-        in mode "abort" waiting (one in mode "wait" lets the queue drain before it runs)."""
+        """Whether queued requests may start: generation is not refused, and no release in mode
+        "abort" waits (one in mode "wait" lets the queue drain before it runs)."""
         abort_pending = self.pending is not None and self.pending.mode == ABORT
-        return not self.released and not self.stale and not abort_pending
+        return self.refusal() is None and not abort_pending
 
 
 # -- when is it safe ------------------------------------------------------------------------
@@ -168,15 +170,19 @@ def _abort_message(tags: List[str]) -> str:
     return f"aborted: GPU memory {tags} is being released (release mode 'abort')"
 
 
-def _abort_queued(scheduler, message: str) -> None:
-    """End the queued requests (never scheduled) now, with a finish reason saying why."""
-    from sglang.srt.managers.schedule_batch import FINISH_ABORT
-
+def _end_queued(scheduler, finish_reason) -> None:
+    """End the queued requests (never scheduled) now, with ``finish_reason``."""
     queued, scheduler.waiting_queue = scheduler.waiting_queue, []
     for req in queued:
-        req.finished_reason = FINISH_ABORT(message=message)
+        req.finished_reason = finish_reason
     if queued:
         scheduler.stream_output(queued, return_logprob=False)
+
+
+def _abort_queued(scheduler, message: str) -> None:
+    from sglang.srt.managers.schedule_batch import FINISH_ABORT
+
+    _end_queued(scheduler, FINISH_ABORT(message=message))
 
 
 def _abort_all(scheduler, tags: List[str]) -> None:
@@ -188,21 +194,19 @@ def _abort_all(scheduler, tags: List[str]) -> None:
 
 
 def _end_stranded(scheduler) -> None:
-    """End requests that reached the queue while memory is released or the weights are stale.
+    """Refuse requests that reached the queue while generation is refused (released memory,
+    stale weights).
 
-    The frontend refuses those with a 503; one that raced past it (checked, then sent after the
-    release) would wait for a resume while holding the tokenizer manager's model-update reader
-    lock, so the weight update of a staged resume would wait for it forever.
+    The frontend refuses those with a 503 before sending; one that raced past that check (checked,
+    then sent after the release) would wait for a resume while holding the tokenizer manager's
+    model-update reader lock, so the weight update of a staged resume would wait for it forever.
+    It ends now with the refusal as its finish reason, which the frontend turns into the same 503.
     """
-    ledger = MemoryLedger.of(scheduler)
     if not scheduler.waiting_queue:
         return
-    if ledger.released:
-        _abort_queued(scheduler, f"aborted: GPU memory {sorted(ledger.released)} is released (the request reached "
-                      "the scheduler after the release); resume it (POST /resume_memory_occupation) and retry")
-    elif ledger.stale:
-        _abort_queued(scheduler, "aborted: the weights were resumed without a backup and are not updated yet; "
-                      "push them (update_weights_*) and retry")
+    refusal = MemoryLedger.of(scheduler).refusal()
+    if refusal is not None:
+        _end_queued(scheduler, refusal_abort(refusal))
 
 
 # -- what the tags hold -----------------------------------------------------------------------

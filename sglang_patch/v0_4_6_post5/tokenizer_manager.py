@@ -1,0 +1,86 @@
+"""Patch ``tokenizer_manager``: the one path to the schedulers, and generation behind the refusal rule.
+
+Stock ``TokenizerManager.release_memory_occupation`` / ``resume_memory_occupation``
+(managers/tokenizer_manager.py:932-946) forward the request and drop the answer. The replacements
+(``sglang_patch.memory_occupation.manager_side``) raise InvalidRequestError for a bad ``tags``,
+``mode`` or ``timeout`` in the caller's process before anything reaches a scheduler, return the
+replies (one per data-parallel rank), and mirror the memory state. The HTTP routes and Engine
+methods call these methods too, so outside callers (verl calls the manager directly) get the
+same checks. ``generate_request`` (:398) raises GenerationRefusedError while memory is released
+or the weights are stale, before sending and when the scheduler refused a queued request; the
+three ``update_weights_*`` methods (:832-930) mark the weights current after a success.
+``__init__`` sets up the channel for the status request: a communicator, and its reply type in the
+result dispatcher; ``get_memory_occupation`` is added.
+"""
+
+from sglang_patch._core import Patch
+from sglang_patch.memory_occupation import manager_side
+
+_TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
+INIT = _TM + "__init__"
+RELEASE = _TM + "release_memory_occupation"
+RESUME = _TM + "resume_memory_occupation"
+GENERATE = _TM + "generate_request"
+STATUS = _TM + "get_memory_occupation"
+UPDATES = tuple(_TM + name for name in ("update_weights_from_disk", "update_weights_from_distributed",
+                                        "update_weights_from_tensor"))
+
+
+class TokenizerManagerPatch(Patch):
+    name = "tokenizer_manager"
+    targets = (INIT, RELEASE, RESUME, GENERATE, *UPDATES, STATUS)
+    adds = (STATUS,)
+    process = "server"
+    requires = ("io_structs", "server_args")
+    summary = (
+        "TokenizerManager validates requests, returns the schedulers' replies, carries the status request, "
+        "refuses generation while memory is released or weights are stale"
+    )
+
+    def replacements(self):
+        stock_init = self.original(INIT)
+        stock_generate = self.original(GENERATE)
+
+        def __init__(manager, server_args, *args, **kwargs):
+            stock_init(manager, server_args, *args, **kwargs)
+            from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
+            from sglang.srt.managers.tokenizer_manager import _Communicator
+
+            status = _Communicator(manager.send_to_scheduler, server_args.dp_size)
+            manager.get_memory_occupation_communicator = status
+            manager._result_dispatcher._mapping.append((GetMemoryOccupationReqOutput, status.handle_recv))
+
+        async def release_memory_occupation(manager, obj, request=None):
+            return await manager_side.release_memory_occupation(manager, obj)
+
+        async def resume_memory_occupation(manager, obj, request=None):
+            return await manager_side.resume_memory_occupation(manager, obj)
+
+        async def get_memory_occupation(manager, obj, request=None):
+            """Every scheduler's memory state (one GetMemoryOccupationReqOutput per DP rank)."""
+            return await manager_side.get_memory_occupation(manager, obj)
+
+        async def generate_request(manager, obj, request=None):
+            async for out in manager_side.generate(manager, stock_generate, obj, request):
+                yield out
+
+        new = {
+            INIT: __init__,
+            RELEASE: release_memory_occupation,
+            RESUME: resume_memory_occupation,
+            GENERATE: generate_request,
+            STATUS: get_memory_occupation,
+        }
+        for target in UPDATES:
+            new[target] = self._tracked_update(target)
+        return self.marked(new)
+
+    def _tracked_update(self, target: str):
+        stock = self.original(target)
+
+        async def update(manager, obj, request=None):
+            result = await stock(manager, obj, request)
+            manager_side.weights_updated(manager, result)
+            return result
+
+        return update

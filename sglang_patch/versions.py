@@ -1,0 +1,70 @@
+"""The supported SGLang releases, written once.
+
+Each release maps to its patch set (a subpackage with a ``PATCHES`` tuple, like ROLL's
+per-version modules) and to the stack it was tested with. The patches' version gate, the error
+for an unsupported release, the series tooling and the pyproject extras (checked by
+tests/test_versions.py) all read this table.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Tuple
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    # The subpackage whose PATCHES tuple holds this release's patches, in application order.
+    patch_set: str
+    # Whether SGLang itself allocates and pauses memory by tag in this release.
+    native_tags: bool
+    # What the release was tested with besides SGLang (pyproject's `stack` extra pins the same).
+    stack: Tuple[str, ...]
+
+    @property
+    def spec(self) -> str:
+        return f"=={self.version}"
+
+
+RELEASES: Tuple[Release, ...] = (
+    Release(
+        version="0.4.6.post5",
+        patch_set="sglang_patch.v0_4_6_post5",
+        native_tags=False,
+        stack=("torch==2.6.0", "transformers==4.51.1", "torch_memory_saver>=0.0.8"),
+    ),
+)
+
+
+def supported_versions() -> Tuple[str, ...]:
+    return tuple(r.version for r in RELEASES)
+
+
+def release_for(version: str) -> Release:
+    for release in RELEASES:
+        if release.version == version:
+            return release
+    raise KeyError(version)
+
+
+def unsupported_message(found: str, what: str = "sglang_patch") -> str:
+    """The error for an SGLang release that no patch set covers: the list, and what to do."""
+    listed = ", ".join(supported_versions())
+    pins = " or ".join(f"pip install 'sglang=={v}'" for v in supported_versions())
+    return (
+        f"sglang_patch: {what}, but found sglang {found}. Supported releases: {listed}. "
+        f"Install a supported release ({pins}), or run without sglang_patch."
+    )
+
+
+def patch_set(version: str):
+    """The patch-set module for an installed SGLang version (UnsupportedSGLangVersion if none)."""
+    from sglang_patch._core import UnsupportedSGLangVersion
+
+    try:
+        release = release_for(version)
+    except KeyError:
+        raise UnsupportedSGLangVersion(unsupported_message(version, "no patch set for this release")) from None
+    return importlib.import_module(release.patch_set)
