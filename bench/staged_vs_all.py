@@ -47,7 +47,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import socket
 import statistics
 import subprocess
@@ -65,8 +64,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from sglang_patch_dev.offline_models import build_shape_only, llama8b_config, llama_param_shapes  # noqa: E402
-from server_ext.envs import prepend_pythonpath  # noqa: E402
-from sglang_patch_dev.server_process import free_port  # noqa: E402
+from sglang_patch_dev.device_flags import server_flags  # noqa: E402
+from sglang_patch_dev.server_process import ServerProcess, ServerStartError  # noqa: E402
 
 GB = 1e9
 ALL_PHASES = ("cycle", "latency", "throughput", "sweep")
@@ -443,7 +442,7 @@ def summary_lines(report: Dict[str, Any]) -> List[str]:
 
 
 # ------------------------------------------------------------------------------------------
-# The server: launch, readiness, liveness, guarded calls, teardown
+# The server: ServerProcess, plus what telling an OOM from a death needs; guarded calls
 # ------------------------------------------------------------------------------------------
 class ServerDied(RuntimeError):
     def __init__(self, kind: str, what: str, detail: str = ""):
@@ -451,53 +450,33 @@ class ServerDied(RuntimeError):
         self.kind, self.what, self.detail = kind, what, detail
 
 
-class Server:
-    def __init__(self, model_dir: str, fraction: float, log_path: Path, http_timeout: float, extra: Sequence[str] = ()):
-        from server_ext.client import SGLangClient
+class BenchServer(ServerProcess):
+    """The bench's server at one mem_fraction_static: 8B-shaped dummy weights, the memory saver.
 
+    On a CUDA OOM in resume torch_memory_saver exits the scheduler while the HTTP process lives
+    on, so ``alive()`` also watches the ``sglang::`` children, and ``log_size``/``log_since`` let
+    ``classify`` read what the server logged during one call.
+    """
+
+    def __init__(self, model_dir: str, fraction: float, log_path: Path, http_timeout: float, extra: Sequence[str] = ()):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        args = ["--model-path", model_dir, "--load-format", "dummy", "--enable-memory-saver",
+                # Random weights, partly updated: generating after a resume measures speed, not text.
+                "--allow-stale-weights", *server_flags("cuda", mem_fraction=fraction), *extra]
+        super().__init__(args, str(log_path), client_timeout=http_timeout + 5, echo_command=True)
         self.fraction = fraction
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
         self.http_timeout = http_timeout
-        self.client = SGLangClient(self.url, timeout=http_timeout + 5)
-        self.cmd = [
-            sys.executable, "-m", "server_ext.launch",
-            "--model-path", model_dir, "--load-format", "dummy", "--enable-memory-saver",
-            # Random weights, partly updated: generating after a resume measures speed, not text.
-            "--allow-stale-weights",
-            "--attention-backend", "triton", "--sampling-backend", "pytorch", "--grammar-backend", "none",
-            "--mem-fraction-static", str(fraction), "--host", "127.0.0.1", "--port", str(self.port), *extra,
-        ]
-        self.proc: Optional[subprocess.Popen] = None
-        self.broken = False
+        self.broken = False  # set after a failed cycle: its memory state is unknown
         self.watched: List[Any] = []  # psutil processes (sglang::scheduler, ::detokenizer)
 
-    def start(self, timeout: float) -> float:
-        env = dict(os.environ)
-        prepend_pythonpath(env, str(REPO_ROOT))
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")
-        self._log.write(("$ " + shlex.join(self.cmd) + "\n").encode())
-        self._log.flush()
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen(self.cmd, cwd=str(REPO_ROOT), env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        from server_ext.client import SGLangClient
-
-        probe = SGLangClient(self.url, timeout=5)
-        while True:
-            if self.proc.poll() is not None:
-                raise ServerDied("failed_to_start", "start", f"exit code {self.proc.returncode}; " + self.log_tail(1500))
-            if time.monotonic() - t0 > timeout:
-                raise ServerDied("failed_to_start", "start", f"not ready after {timeout:.0f}s; " + self.log_tail(1500))
-            try:
-                probe.wait_until_ready(timeout=3, poll=0.5)
-                break
-            except TimeoutError:
-                pass
+    def start(self, timeout: float = 300.0) -> "BenchServer":
+        """A server that does not come up raises ServerDied("failed_to_start"), which the sweep records."""
+        try:
+            super().start(timeout)
+        except ServerStartError as e:
+            raise ServerDied("failed_to_start", "start", str(e)) from None
         self._watch_children()
-        return time.monotonic() - t0
+        return self
 
     def _watch_children(self) -> None:
         try:
@@ -510,7 +489,7 @@ class Server:
             self.watched = []
 
     def alive(self) -> bool:
-        if self.broken or self.proc is None or self.proc.poll() is not None:
+        if self.broken or not super().alive():
             return False
         for p in self.watched:
             try:
@@ -522,20 +501,12 @@ class Server:
 
     def log_size(self) -> int:
         try:
-            return self.log_path.stat().st_size
+            return os.path.getsize(self.log_path)
         except OSError:
             return 0
 
     def log_since(self, offset: int) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, n: int = 2000) -> str:
-        return self.log_since(max(0, self.log_size() - n))[-n:]
+        return self._log_since(offset).decode(errors="replace")
 
     def server_info(self) -> Dict[str, Any]:
         import requests
@@ -547,41 +518,28 @@ class Server:
         except Exception as e:
             return {"error": repr(e)}
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 5.0) -> None:
+        """Less patience than ServerProcess (the run has a time budget); then the watched children,
+        in case one left the process group."""
         if self.proc is None:
             return
-        pids = [p.pid for p in self.watched]
-        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        super().stop(wait)
+        for p in self.watched:
             try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
+                p.kill()  # psutil refuses if the pid now names another process
+            except Exception:
                 pass
-            try:
-                self.proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:  # whatever is left of the group (the main process may exit before its children)
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for pid in pids:  # in case a child left the process group
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self._log.close()
-        self.proc = None
+        self.watched = []
 
 
-def classify(server: Server, offset: int, exc: Optional[BaseException]) -> str:
+def classify(server: BenchServer, offset: int, exc: Optional[BaseException]) -> str:
     text = server.log_since(offset) + (repr(exc) if exc else "")
     if OOM_PATTERN.search(text):
         return "oom"
     return "died" if not server.alive() else "error"
 
 
-def guarded(server: Server, what: str, fn: Callable, *args, timeout: Optional[float] = None, **kw):
+def guarded(server: BenchServer, what: str, fn: Callable, *args, timeout: Optional[float] = None, **kw):
     """Run an HTTP call in a thread; give up as soon as the server (or its scheduler) is gone.
 
     The HTTP call never returns when the scheduler dies mid-request (e.g. torch_memory_saver
@@ -624,7 +582,7 @@ def guarded(server: Server, what: str, fn: Callable, *args, timeout: Optional[fl
     raise err
 
 
-def memory_call(server: Server, what: str, fn: Callable, tags, retries: int = 50):
+def memory_call(server: BenchServer, what: str, fn: Callable, tags, retries: int = 50):
     """release/resume with a retry on 409 (requests still running)."""
     from server_ext.client import SGLangError
 
@@ -660,7 +618,7 @@ class Bench:
             "phases": {},
             "errors": [],
         }
-        self.server: Optional[Server] = None
+        self.server: Optional[BenchServer] = None
         self.trainer: Optional[Trainer] = None
         self.sampler: Optional[Sampler] = None
         self.cycle_seconds: List[float] = []
@@ -722,22 +680,24 @@ class Bench:
         return self.trainer
 
     # -- servers -------------------------------------------------------------------------------
-    def start_server(self, fraction: float) -> Tuple[Server, float]:
+    def start_server(self, fraction: float) -> Tuple[BenchServer, float]:
         self.wait_gpu_settled()
         log_path = self.out / "logs" / f"server_{fraction}.log"
-        srv = Server(self.model_dir, fraction, log_path, self.args.http_timeout, shlex.split(self.args.server_args))
+        srv = BenchServer(self.model_dir, fraction, log_path, self.args.http_timeout, shlex.split(self.args.server_args))
         log(f"starting server mem_fraction_static={fraction} on port {srv.port} (log {log_path})")
         self.sampler.label = ("server_start", 0, f"start {fraction}")
+        t0 = time.monotonic()
         try:
-            seconds = srv.start(self.args.start_timeout)
+            srv.start(self.args.start_timeout)
         except BaseException:
             srv.stop()
             raise
+        seconds = time.monotonic() - t0
         self.start_seconds.append(seconds)
-        log(f"server ready in {seconds:.1f}s; GPU used {gb(self.sampler.read())} GB")
+        log(f"server ready in {seconds:.1f}s on port {srv.port}; GPU used {gb(self.sampler.read())} GB")
         return srv, seconds
 
-    def stop_server(self, srv: Optional[Server]) -> None:
+    def stop_server(self, srv: Optional[BenchServer]) -> None:
         if srv is not None:
             log(f"stopping server mem_fraction_static={srv.fraction}")
             srv.stop()
@@ -754,7 +714,7 @@ class Bench:
         if self.sampler.read() > floor:
             log(f"WARNING: GPU still holds {gb(self.sampler.read())} GB before the next server start")
 
-    def ensure_main_server(self) -> Server:
+    def ensure_main_server(self) -> BenchServer:
         if self.server is not None and self.server.alive():
             return self.server
         if self.server is not None:
@@ -771,7 +731,7 @@ class Bench:
         return self.server
 
     # -- one cycle -----------------------------------------------------------------------------
-    def run_cycle(self, srv: Server, mode: str, cycle: int, hold: float, subset: bool, tag: str) -> Dict[str, Any]:
+    def run_cycle(self, srv: BenchServer, mode: str, cycle: int, hold: float, subset: bool, tag: str) -> Dict[str, Any]:
         """One RL update cycle; returns timings, peak and (on failure) the failure kind."""
         c, tr = srv.client, self.trainer_ready()
         groups = update_groups(self.shapes, self.cfg["num_hidden_layers"], self.args.chunk_layers, subset)
@@ -837,7 +797,7 @@ class Bench:
         except Exception as e:
             log(f"  trainer free after failure: {e!r}")
 
-    def run_cycles(self, srv: Server, mode: str, n: int, hold: float, subset: bool, tag: str) -> Dict[str, Any]:
+    def run_cycles(self, srv: BenchServer, mode: str, n: int, hold: float, subset: bool, tag: str) -> Dict[str, Any]:
         out: Dict[str, Any] = {"status": "ok", "cycles_done": 0, "peaks_gb": [], "cycle_s": []}
         for k in range(n):
             est = median(self.cycle_seconds) or 5.0
@@ -946,7 +906,7 @@ class Bench:
             memory_call(srv, "resume all (after raw tms)", c.resume, None)
         self.save()
 
-    def throughput(self, srv: Server, key: str) -> None:
+    def throughput(self, srv: BenchServer, key: str) -> None:
         a, c = self.args, srv.client
         prompts = [f"{i}: {PROMPT}" for i in range(a.tput_batch)]
         self.sampler.label = ("throughput", 0, key)
@@ -963,7 +923,7 @@ class Bench:
         log(f"  throughput {key}: {tp[key]['tokens_per_s_median']} tokens/s")
         self.save()
 
-    def sweep_one(self, fraction: float, srv: Optional[Server], with_tput: bool) -> Dict[str, Any]:
+    def sweep_one(self, fraction: float, srv: Optional[BenchServer], with_tput: bool) -> Dict[str, Any]:
         """``--sweep-cycles`` staged cycles then all-at-once ones on one server (started if None)."""
         a = self.args
         run: Dict[str, Any] = {}

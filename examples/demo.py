@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
+from sglang_patch_dev.device_flags import server_flags  # noqa: E402
 from sglang_patch_dev.server_process import ServerProcess  # noqa: E402
 from sglang_patch_dev.offline_models import build  # noqa: E402
 
@@ -49,10 +50,9 @@ def main(argv=None) -> None:
     model = build(os.path.join(work, "tiny-llama"))
     flags = ["--model-path", model]
     if gpu:
-        flags += ["--enable-memory-saver", "--mem-fraction-static", "0.5", "--attention-backend", "triton",
-                  "--sampling-backend", "pytorch", "--grammar-backend", "none"]
+        flags += ["--enable-memory-saver", *server_flags("cuda", mem_fraction=0.5)]
     else:
-        flags += ["--device", "cpu", "--attention-backend", "torch_native", "--max-total-tokens", "4096"]
+        flags += server_flags("cpu")
     env = dict(os.environ, TMPDIR=work)
     env.setdefault("TORCHDYNAMO_DISABLE", "1")
     server = ServerProcess(flags, log_path=os.path.join(work, "server.log"), env=env)

@@ -14,6 +14,7 @@ for that error and starts again on a fresh port (unless the caller fixed the por
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -52,10 +53,16 @@ class ServerProcess:
         port: Optional[int] = None,
         python: str = sys.executable,
         api_key: Optional[str] = None,
+        client_timeout: float = 120,
+        echo_command: bool = False,
     ):
+        """``client_timeout``: seconds ``.client`` waits for an answer; ``echo_command``: write
+        ``$ <command line>`` into the log before each start, so a log says what made it."""
         self._launch = [python, "-m", "server_ext.launch", *args, "--host", "127.0.0.1"]
         self._port_fixed = port is not None
         self._api_key = api_key
+        self._client_timeout = client_timeout
+        self._echo_command = echo_command
         self.log_path = log_path
         self.env = dict(os.environ if env is None else env)
         prepend_pythonpath(self.env, REPO_ROOT)
@@ -67,7 +74,7 @@ class ServerProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.args = self._launch + ["--port", str(port)]
-        self.client = SGLangClient(self.url, timeout=120, api_key=self._api_key)
+        self.client = SGLangClient(self.url, timeout=self._client_timeout, api_key=self._api_key)
         # Readiness probes time out sooner: whoever else holds a taken port may never answer.
         self._probe = SGLangClient(self.url, timeout=_PROBE_TIMEOUT_S, api_key=self._api_key)
 
@@ -75,7 +82,7 @@ class ServerProcess:
         for _ in range(_START_ATTEMPTS):
             if self._start_once(timeout):
                 return self
-            self.stop()
+            self.stop(wait=2.0)  # it can never serve on this port: no need to wait for a clean exit
             if self._port_fixed:
                 raise ServerStartError(f"port {self.port} is in use:\n{self.log_tail()}")
             self._use_port(free_port())
@@ -84,6 +91,9 @@ class ServerProcess:
     def _start_once(self, timeout: float) -> bool:
         """True once the server generates; False if its HTTP port was taken; raises otherwise."""
         with open(self.log_path, "ab") as log:
+            if self._echo_command:
+                log.write(("$ " + shlex.join(self.args) + "\n").encode())
+                log.flush()
             log_start = log.tell()
             self.proc = subprocess.Popen(
                 self.args, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -120,8 +130,10 @@ class ServerProcess:
         except OSError:
             return "(no log)"
 
-    def stop(self) -> None:
-        """SIGTERM the process group, then SIGKILL whatever is left of it (spawned children too)."""
+    def stop(self, wait: float = 20.0) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left of it (spawned children too).
+
+        ``wait``: seconds given to the server after each signal."""
         if self.proc is None:
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -130,7 +142,7 @@ class ServerProcess:
             except ProcessLookupError:
                 break
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 pass
         self.proc = None

@@ -21,12 +21,10 @@ def main(model_path: str, device: str) -> dict:
     import sglang
     from safetensors.torch import load_file
 
+    from sglang_patch_dev.device_flags import engine_kwargs
+
     kwargs = dict(model_path=model_path, enable_memory_saver=True, log_level="error")
-    if device == "cpu":
-        kwargs.update(device="cpu", attention_backend="torch_native", max_total_tokens=4096)
-    else:
-        kwargs.update(attention_backend="triton", sampling_backend="pytorch", grammar_backend="none",
-                      dtype="bfloat16", mem_fraction_static=0.3)
+    kwargs.update(engine_kwargs("cpu") if device == "cpu" else engine_kwargs("cuda", dtype="bfloat16", mem_fraction=0.3))
     engine = sglang.Engine(**kwargs)
     prompts = ["The quick brown fox", "Release the KV cache", "SGLang serves", "0123456789"]
     params = {"max_new_tokens": 12, "temperature": 0}
@@ -58,6 +56,21 @@ def main(model_path: str, device: str) -> dict:
         out["status_before_kv"] = engine.get_memory_occupation()
         out["resume_kv"] = engine.resume_memory_occupation(tags=["kv_cache"])
         out["after_staged_update"] = greedy()
+        # The race: the tokenizer manager's check passed (its mirror says resident) but the
+        # scheduler released before the request arrived. The release goes to the scheduler behind
+        # the mirror's back, so the request meets the scheduler's refusal: the same error.
+        import asyncio
+
+        from sglang.srt.managers.io_struct import ReleaseMemoryOccupationReqInput, ResumeMemoryOccupationReqInput
+
+        manager, loop = engine.tokenizer_manager, asyncio.get_event_loop()
+        loop.run_until_complete(manager.release_memory_occupation_communicator(ReleaseMemoryOccupationReqInput(tags=["kv_cache"])))
+        try:
+            greedy()
+        except sglang_patch.GenerationRefusedError as e:
+            out["race_error"] = e.reply
+        loop.run_until_complete(manager.resume_memory_occupation_communicator(ResumeMemoryOccupationReqInput(tags=["kv_cache"])))
+        out["after_race"] = greedy()
         # Without an update, resumed weights hold garbage: generation is refused until one.
         engine.release_memory_occupation(tags=["weights"])
         engine.resume_memory_occupation(tags=["weights"])
