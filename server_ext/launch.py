@@ -2,7 +2,8 @@
 
 Every flag of ``python -m sglang.launch_server`` works unchanged. The patches are applied in this
 process before SGLang parses anything, and reach the scheduler processes SGLang spawns through
-the ``subprocess_entry`` patch. With ``--device cpu`` the CPU compat for vllm is put on the path
+the ``subprocess_entry`` patch. A child process that dies during start-up ends the launcher at
+once with the reason and exit status 1 (the ``startup_watch`` patch). With ``--device cpu`` the CPU compat for vllm is put on the path
 first (see ``server_ext.cpu_compat``). With ``SGLANG_PATCH_RUNTIME=off`` nothing is patched and
 the SGLang on the path must be one built from patches/ (docs/source-patches.md).
 """
@@ -30,6 +31,9 @@ def main(argv=None) -> None:
     server_args = prepare_server_args(argv)
     try:
         launch_server(server_args)
+    except sglang_patch.StartupError as e:  # a child died during start-up: say why, exit non-zero
+        print(f"server_ext.launch: {e}", file=sys.stderr)
+        sys.exit(1)
     finally:
         kill_process_tree(os.getpid(), include_parent=False)
 

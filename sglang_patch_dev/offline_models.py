@@ -47,6 +47,8 @@ def build_tokenizer(out_dir: str, vocab_size: int) -> None:
                 "unk_token": "<unk>",
                 "model_max_length": 2048,
                 "add_bos_token": False,
+                # A plain template, so /v1/chat/completions (and /invocations) can serve this model.
+                "chat_template": "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:",
             },
             f,
             indent=1,

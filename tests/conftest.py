@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 
 import pytest
 
@@ -20,6 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from server_ext.envs import prepend_pythonpath  # noqa: E402
+from sglang_patch_dev import device_flags  # noqa: E402
 from sglang_patch_dev.server_process import ServerProcess  # noqa: E402
 from sglang_patch_dev.offline_models import build  # noqa: E402
 
@@ -50,11 +52,8 @@ PROMPTS = [
 def server_flags(memory_saver: bool = True):
     flags = ["--enable-memory-saver"] if memory_saver else []
     if ON_CPU:
-        return flags + ["--device", "cpu", "--attention-backend", "torch_native", "--max-total-tokens", "4096"]
-    return flags + [
-        "--attention-backend", "triton", "--sampling-backend", "pytorch", "--grammar-backend", "none",
-        "--dtype", "bfloat16", "--mem-fraction-static", "0.3",
-    ]
+        return flags + device_flags.server_flags("cpu")
+    return flags + device_flags.server_flags("cuda", dtype="bfloat16", mem_fraction=0.3)
 
 
 def server_env(tmp_dir: str) -> dict:
@@ -93,7 +92,8 @@ def tiny_model(tmp_path_factory):
     return build(str(tmp_path_factory.mktemp("tiny-model")))
 
 
-def launch(tmp_path_factory, model_path: str, name: str, memory_saver: bool = True, extra=(), api_key=None) -> ServerProcess:
+def make_server(tmp_path_factory, model_path: str, name: str, memory_saver: bool = True, extra=(), api_key=None) -> ServerProcess:
+    """A patched server for ``model_path`` with the test flags, not started yet."""
     tmp = str(tmp_path_factory.mktemp(name))
     server = ServerProcess(
         ["--model-path", model_path, *server_flags(memory_saver), *extra, *(["--api-key", api_key] if api_key else [])],
@@ -102,7 +102,33 @@ def launch(tmp_path_factory, model_path: str, name: str, memory_saver: bool = Tr
         api_key=api_key,
     )
     server.standin_log = StandinLog(os.path.join(tmp, "tms-calls.jsonl"))
-    return server.start(timeout=300)
+    return server
+
+
+def start_all(*servers: ServerProcess) -> None:
+    """Start servers side by side (much of a start is waiting), raising the first failure."""
+    errors = []
+
+    def start(server):
+        try:
+            server.start(timeout=300)
+        except Exception as e:  # noqa: BLE001 - re-raised below, in the caller's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=start, args=(server,)) for server in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for server in servers:
+            server.stop()
+        raise errors[0]
+
+
+def launch(tmp_path_factory, model_path: str, name: str, **options) -> ServerProcess:
+    """A started server (see make_server)."""
+    return make_server(tmp_path_factory, model_path, name, **options).start(timeout=300)
 
 
 def greedy(client, prompts=PROMPTS, max_new_tokens=12):

@@ -204,11 +204,11 @@ def test_release_mode_wait_waits_for_running_requests(server):
 
 
 def test_release_mode_wait_times_out_with_409(server):
-    streams = Streams(server)
+    streams = Streams(server, max_new_tokens=400)  # runs for seconds: far past the 0.2 s timeout
     r = post(server, "/release_memory_occupation", body={"tags": ["weights"], "timeout": 0.2})
     assert r.status_code == 409, r.text
     assert "timed out" in r.json()["message"]
-    assert streams.join() == [{"type": "length", "length": 1500}]
+    assert streams.join() == [{"type": "length", "length": 400}]
     assert server.client.release(["weights"])["released_tags"] == ["weights"]
 
 
@@ -221,25 +221,80 @@ def test_release_mode_abort_ends_running_requests_with_a_reason(server):
     assert all(r["type"] == "abort" and "being released" in r["message"] for r in reasons), reasons
 
 
-GENERATION = {
-    "/generate": {"text": PROMPTS[0], "sampling_params": {"max_new_tokens": 4}},
-    "/v1/completions": {"model": "default", "prompt": PROMPTS[0], "max_tokens": 4},
+# A body each generation route accepts. The routes under test are derived from the app itself
+# (generation_routes below); a route SGLang adds without a body here fails the coverage test.
+CHAT = {"model": "default", "messages": [{"role": "user", "content": PROMPTS[0]}], "max_tokens": 4}
+BODIES = {
+    ("POST", "/generate"): {"json": {"text": PROMPTS[0], "sampling_params": {"max_new_tokens": 4}}},
+    ("POST", "/generate#stream"): {"json": {"text": PROMPTS[0], "stream": True, "sampling_params": {"max_new_tokens": 4}}},
+    ("POST", "/v1/completions"): {"json": {"model": "default", "prompt": PROMPTS[0], "max_tokens": 4}},
+    ("POST", "/v1/completions#stream"): {"json": {"model": "default", "prompt": PROMPTS[0], "max_tokens": 4, "stream": True}},
+    ("POST", "/v1/chat/completions"): {"json": CHAT},
+    ("POST", "/v1/chat/completions#stream"): {"json": dict(CHAT, stream=True)},
+    ("POST", "/invocations"): {"json": CHAT},
+    ("POST", "/v1/embeddings"): {"json": {"model": "default", "input": PROMPTS[0]}},
+    ("POST", "/encode"): {"json": {"text": PROMPTS[0]}},
+    ("POST", "/classify"): {"json": {"text": PROMPTS[0]}},
+    ("POST", "/vertex_generate"): {"json": {"instances": [{"text": PROMPTS[0]}], "parameters": {"sampling_params": {"max_new_tokens": 4}}}},
+    ("POST", "/generate_from_file"): {"files": {"file": ("embeds.json", b"[[0.0, 0.0]]")}},
+    ("GET", "/health_generate"): {},
 }
 
 
+def generation_routes():
+    """(method, path) of every route of SGLang's app whose handler calls generate_request, directly or
+    through a function it calls (the OpenAI adapter): derived from the code, not listed by hand."""
+    import inspect
+    import types
+
+    from server_ext import cpu_compat
+
+    cpu_compat.enable_without_gpu()
+    from fastapi.routing import APIRoute
+    from sglang.srt.entrypoints import http_server
+
+    def names(fn):
+        codes, seen = [fn.__code__], set()
+        while codes:
+            code = codes.pop()
+            seen.update(code.co_names)
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        return seen
+
+    def reaches(fn):
+        called = [fn.__globals__.get(n) for n in names(fn)]
+        return "generate_request" in names(fn) or any(
+            inspect.isfunction(f) and f.__module__.startswith("sglang") and "generate_request" in names(f) for f in called)
+
+    return sorted((method, r.path) for r in http_server.app.routes if isinstance(r, APIRoute) and reaches(r.endpoint)
+                  for method in r.methods if method in ("GET", "POST"))
+
+
+def test_every_generation_route_has_a_body_under_test():
+    assert set(generation_routes()) <= {(m, p.split("#")[0]) for m, p in BODIES}
+
+
+def call_route(server, method, path):
+    return requests.request(method, server.url + path.split("#")[0], timeout=60, **BODIES[(method, path)])
+
+
 @pytest.mark.parametrize("tags", [["kv_cache"], ["weights"], None])
-def test_generation_while_released_is_503_naming_the_resume(server, tags):
+def test_every_generation_route_answers_the_same_503_while_released(server, tags):
     server.client.release(tags)
     released = tags or ["kv_cache", "weights"]
-    for route, body in GENERATION.items():
-        r = post(server, route, body=body)
-        assert r.status_code == 503, (route, r.text)
-        reply = r.json()
-        assert reply["error"] == "memory_released" and reply["released_tags"] == released
-        assert "/resume_memory_occupation" in reply["message"] and json.dumps(released) in reply["message"]
+    expected = None
+    for method, path in BODIES:
+        r = call_route(server, method, path)
+        assert r.status_code == 503, (path, r.status_code, r.text)
+        expected = expected or r.json()
+        assert r.json() == expected, path  # one refusal, one JSON, whatever the route
+    assert expected["error"] == "memory_released" and expected["released_tags"] == released
+    assert "/resume_memory_occupation" in expected["message"] and json.dumps(released) in expected["message"]
     assert server.client.status()["released_tags"] == released  # nothing changed, nothing queued
     server.client.resume(tags)
     assert server.client.generate(PROMPTS[0], max_new_tokens=4)["meta_info"]["completion_tokens"] == 4
+    for method, path in [("POST", "/v1/completions"), ("POST", "/generate#stream")]:
+        assert call_route(server, method, path).status_code == 200  # the same routes serve again
 
 
 def test_weights_cpu_backup_keeps_outputs_across_a_release(server):

@@ -55,3 +55,11 @@ def test_engine_status_after_the_staged_update(scenario):
     assert status["released_tags"] == ["kv_cache"]
     assert status["weights_current"] is True  # the update made them current again
     assert len(status["ranks"]) == 1
+
+
+def test_engine_refuses_a_request_that_raced_a_release_with_the_same_error(scenario):
+    """Checked by the frontend, then met released memory in the scheduler: GenerationRefusedError, no hang."""
+    assert scenario["race_error"]["error"] == "memory_released"
+    assert scenario["race_error"]["released_tags"] == ["kv_cache"]
+    assert "/resume_memory_occupation" in scenario["race_error"]["message"]
+    assert scenario["after_race"] == scenario["reference"]

@@ -21,20 +21,59 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = [p.name for p in sglang_patch.patches()]
 
 
-def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=with_repo_on_path(), capture_output=True, text=True, timeout=300)
+def start_python(*args: str) -> subprocess.Popen:
+    """A fresh interpreter with the repo on its path (each one takes ~10 s to import SGLang, so
+    the module's scripts start side by side)."""
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=with_repo_on_path(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return finish(start_python("-c", code))
 
 
 def with_repo_on_path() -> dict:
     return prepend_pythonpath(dict(os.environ), REPO)
 
 
+IMPORTED_CLASSES_AND_CHILD_ENTRY = textwrap.dedent("""
+    import pickle
+    from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
+    from sglang.srt.entrypoints import engine, http_server
+    from sglang.srt.managers import io_struct
+    import sglang_patch
+    sglang_patch.apply()
+    assert http_server.ReleaseMemoryOccupationReqInput is io_struct.ReleaseMemoryOccupationReqInput
+    req = engine.ReleaseMemoryOccupationReqInput(tags=["kv_cache"], mode="abort")
+    assert (req.tags, req.mode, req.timeout) == (["kv_cache"], "abort", None)
+    sglang_patch.revert()
+    try:
+        io_struct.ReleaseMemoryOccupationReqInput(tags=["kv_cache"])
+    except TypeError:
+        print("FIELDS OK")
+    sglang_patch.apply(["scheduler", "subprocess_entry"])
+    child = pickle.loads(pickle.dumps(engine.run_scheduler_process))
+    print(sorted(child.patch_names), child.scopes, child.target)
+""")
+
+
 @pytest.fixture(scope="module")
-def report():
-    proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tests", "patch_check.py")],
-        cwd=REPO, env=with_repo_on_path(), capture_output=True, text=True, timeout=300,
-    )
+def scripts():
+    """The two slow scripts of this module, started together."""
+    return {
+        "patch_check": start_python(os.path.join(REPO, "tests", "patch_check.py")),
+        "imported_classes": start_python("-c", IMPORTED_CLASSES_AND_CHILD_ENTRY),
+    }
+
+
+@pytest.fixture(scope="module")
+def report(scripts):
+    proc = finish(scripts["patch_check"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -89,45 +128,25 @@ def test_every_patch_declares_name_targets_spec_process_and_known_requirements()
 
 def test_unsupported_version_fails_naming_the_supported_list_and_remedy():
     proc = run_python(textwrap.dedent("""
-        from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
         import sglang_patch, sglang_patch._core as core
         core.installed_sglang_version = lambda: "0.3.0"
         try:
             sglang_patch.apply()
         except core.UnsupportedSGLangVersion as e:
             print("ERR", e)
-        core.installed_sglang_version = lambda: "0.4.6.post5"
-        print("APPLIED", sglang_patch.applied_names())
+        print("APPLIED", len(core._SAVED))
     """))
     out = proc.stdout
     supported = ", ".join(versions.supported_versions())
     assert f"ERR sglang_patch: no patch set for this release, but found sglang 0.3.0. Supported releases: {supported}." in out
     assert "pip install 'sglang==0.4.6.post5'" in out
-    assert "APPLIED []" in out, proc.stderr[-3000:]
+    assert "APPLIED 0" in out, proc.stderr[-3000:]  # nothing was patched
 
 
-def test_imported_classes_gain_the_fields_and_the_child_entry_carries_the_patches():
+def test_imported_classes_gain_the_fields_and_the_child_entry_carries_the_patches(scripts):
     """http_server and engine did `from io_struct import ...` at import: one class object for all.
     The spawn seam: what the parent has applied (with requirements) is what the child will apply."""
-    proc = run_python(textwrap.dedent("""
-        import pickle
-        from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
-        from sglang.srt.entrypoints import engine, http_server
-        from sglang.srt.managers import io_struct
-        import sglang_patch
-        sglang_patch.apply()
-        assert http_server.ReleaseMemoryOccupationReqInput is io_struct.ReleaseMemoryOccupationReqInput
-        req = engine.ReleaseMemoryOccupationReqInput(tags=["kv_cache"], mode="abort")
-        assert (req.tags, req.mode, req.timeout) == (["kv_cache"], "abort", None)
-        sglang_patch.revert()
-        try:
-            io_struct.ReleaseMemoryOccupationReqInput(tags=["kv_cache"])
-        except TypeError:
-            print("FIELDS OK")
-        sglang_patch.apply(["scheduler", "subprocess_entry"])
-        child = pickle.loads(pickle.dumps(engine.run_scheduler_process))
-        print(sorted(child.patch_names), child.scopes, child.target)
-    """))
+    proc = finish(scripts["imported_classes"])
     lines = proc.stdout.strip().splitlines()
     assert "FIELDS OK" in lines, proc.stderr[-3000:]
     assert lines[-1] == (

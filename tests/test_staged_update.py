@@ -12,15 +12,25 @@ from __future__ import annotations
 import pytest
 import requests
 
-from conftest import greedy, launch
+from conftest import greedy, make_server, start_all
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_model):
-    srv = launch(tmp_path_factory, tiny_model, "staged-server")
-    srv.model_path = tiny_model
-    yield srv
-    srv.stop()
+def servers(tmp_path_factory, tiny_model):
+    """The staged server, and the control one with --allow-stale-weights, started side by side."""
+    staged = make_server(tmp_path_factory, tiny_model, "staged-server")
+    stale_ok = make_server(tmp_path_factory, tiny_model, "stale-ok-server", extra=["--allow-stale-weights"])
+    start_all(staged, stale_ok)
+    for srv in (staged, stale_ok):
+        srv.model_path = tiny_model
+    yield staged, stale_ok
+    staged.stop()
+    stale_ok.stop()
+
+
+@pytest.fixture(scope="module")
+def server(servers):
+    return servers[0]
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +64,8 @@ def test_generation_on_stale_weights_is_503_until_an_update(server, reference):
 
 
 @pytest.fixture(scope="module")
-def stale_ok_server(tmp_path_factory, tiny_model):
-    srv = launch(tmp_path_factory, tiny_model, "stale-ok-server", extra=["--allow-stale-weights"])
-    srv.model_path = tiny_model
-    yield srv
-    srv.stop()
+def stale_ok_server(servers):
+    return servers[1]
 
 
 def test_without_the_update_the_weights_are_garbage(stale_ok_server, reference):

@@ -35,9 +35,9 @@ def test_bad_tags_say_what_to_send(tags, needle):
     assert needle in str(e.value)
 
 
-@pytest.mark.parametrize("mode, timeout", [("wait", None), ("abort", 1), ("reject", 0.5)])
-def test_release_options_ok(mode, timeout):
-    check_release_options(mode, timeout)
+@pytest.mark.parametrize("mode, timeout, seconds", [("wait", None, 60.0), ("abort", 1, 1.0), ("reject", 0.5, 0.5)])
+def test_release_options_ok_give_the_seconds_to_wait(mode, timeout, seconds):
+    assert check_release_options(mode, timeout) == seconds
 
 
 @pytest.mark.parametrize("mode, timeout", [("later", None), ("wait", 0), ("wait", -1), ("wait", "5"), ("wait", True)])

@@ -19,7 +19,7 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from .refusal import generation_refusal, refusal_in, refuse
-from .tags import DEFAULT_RELEASE_TIMEOUT_S, REJECT, check_release_options, normalize_tags
+from .tags import REJECT, check_release_options, normalize_tags
 
 
 class MemoryOccupationError(RuntimeError):
@@ -125,11 +125,10 @@ def run_http_warmup(stock_warmup, *args, **kwargs):
         _warmup_done.set()
 
 
-async def _after_warmup(manager, obj) -> Optional[List[Any]]:
-    """None once SGLang's warm-up is done (waiting for it if needed); else a busy reply."""
+async def _after_warmup(manager, obj, timeout: float) -> Optional[List[Any]]:
+    """None once SGLang's warm-up is done (waiting up to ``timeout`` s for it); else a busy reply."""
     if _warmup_done.is_set():
         return None
-    timeout = obj.timeout or DEFAULT_RELEASE_TIMEOUT_S
     if obj.mode != REJECT and await asyncio.get_running_loop().run_in_executor(None, _warmup_done.wait, timeout):
         return None
     from sglang.srt.managers.io_struct import ReleaseMemoryOccupationReqOutput
@@ -146,9 +145,9 @@ async def _after_warmup(manager, obj) -> Optional[List[Any]]:
 
 async def release_memory_occupation(manager, obj) -> List[Any]:
     normalize_tags(obj.tags)
-    check_release_options(obj.mode, obj.timeout)
+    wait_s = check_release_options(obj.mode, obj.timeout)
     manager.auto_create_handle_loop()
-    refused = await _after_warmup(manager, obj)  # before counting as releasing: the warm-up must pass the gate
+    refused = await _after_warmup(manager, obj, wait_s)  # before counting as releasing: the warm-up must pass the gate
     if refused:
         return refused
     state = ManagerState.of(manager)

@@ -42,7 +42,7 @@ from typing import Any, Callable, List, Optional, Set
 import torch
 
 from .refusal import generation_refusal, refusal_abort
-from .tags import ABORT, DEFAULT_RELEASE_TIMEOUT_S, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
+from .tags import ABORT, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
 from .tags import check_release_options, normalize_tags
 from .weights_backup import WeightsBackup
 
@@ -369,7 +369,7 @@ def release_memory_occupation(scheduler, recv_req):
     timeout = getattr(recv_req, "timeout", None)
     try:
         tags = normalize_tags(getattr(recv_req, "tags", None))
-        check_release_options(mode, timeout)
+        wait_s = check_release_options(mode, timeout)
     except InvalidRequestError as e:
         return _release_reply(scheduler, error="invalid_request", message=str(e))
     if ledger.pending is not None:
@@ -387,7 +387,7 @@ def release_memory_occupation(scheduler, recv_req):
             )
         if mode == ABORT:
             _abort_all(scheduler, todo)
-        ledger.pending = _PendingRelease(todo, time.monotonic() + (timeout or DEFAULT_RELEASE_TIMEOUT_S), mode)
+        ledger.pending = _PendingRelease(todo, time.monotonic() + wait_s, mode)
         return None  # answered from the event loop (after_input_requests) once idle
     return _release_now(scheduler, todo)
 

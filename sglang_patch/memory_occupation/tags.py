@@ -51,11 +51,13 @@ def normalize_tags(tags: Any) -> List[str]:
     return [t for t in ALL_TAGS if t in tags]
 
 
-def check_release_options(mode: Any, timeout: Any) -> None:
-    """Validate a release's ``mode`` and ``timeout`` (seconds to wait for running requests)."""
+def check_release_options(mode: Any, timeout: Any) -> float:
+    """Validate a release's ``mode`` and ``timeout``; return the seconds to wait for running
+    requests (``timeout``, or the default when None)."""
     if mode not in RELEASE_MODES:
         raise InvalidRequestError(f"unknown mode {mode!r}; use one of {list(RELEASE_MODES)} (default {WAIT!r})")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
         raise InvalidRequestError(
             f"timeout must be a positive number of seconds, got {timeout!r}; omit it for {DEFAULT_RELEASE_TIMEOUT_S:.0f}s"
         )
+    return float(DEFAULT_RELEASE_TIMEOUT_S if timeout is None else timeout)

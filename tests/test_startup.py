@@ -1,0 +1,72 @@
+"""A wrong set-up fails in seconds with the reason, instead of hanging: a scheduler process that
+dies during start-up ends ``server_ext.launch`` (exit 1) and ``sglang.Engine(...)`` (StartupError).
+
+The real case, as a new user meets it: ``--enable-memory-saver`` with the real torch_memory_saver
+on a machine without an NVIDIA driver. Its LD_PRELOAD library needs libcuda.so.1, so the dynamic
+loader kills the scheduler child (exit 127) before Python runs, and stock SGLang waits forever.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ON_CPU, REPO
+from server_ext.envs import prepend_pythonpath
+from sglang_patch_dev import device_flags
+
+pytestmark = pytest.mark.skipif(not ON_CPU, reason="needs a machine without an NVIDIA driver")
+
+# Both runs import SGLang (~10-20 s on this machine); a hang would run into the timeout.
+TIMEOUT_S = 120
+
+
+def env_with_the_real_memory_saver(tmp_path) -> dict:
+    env = prepend_pythonpath(dict(os.environ), REPO)  # and not the CPU stand-in of the other tests
+    env["TMPDIR"] = str(tmp_path)
+    env["TORCHDYNAMO_DISABLE"] = "1"
+    return env
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_model, tmp_path_factory):
+    """The launcher and the Engine, started side by side (each waits mostly on imports)."""
+    tmp = tmp_path_factory.mktemp("startup")
+    env = env_with_the_real_memory_saver(tmp)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "server_ext.launch", "--model-path", tiny_model, *device_flags.server_flags("cpu"),
+         "--enable-memory-saver"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    engine = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "startup_scenario.py"), tiny_model],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    started = time.monotonic()
+    out = {}
+    for name, proc in (("launcher", launcher), ("engine", engine)):
+        try:
+            stdout, stderr = proc.communicate(timeout=max(1, TIMEOUT_S - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            pytest.fail(f"{name} still waiting after {TIMEOUT_S}s: the start-up hang is back")
+        out[name] = {"rc": proc.returncode, "stdout": stdout, "stderr": stderr or "", "seconds": time.monotonic() - started}
+    return out
+
+
+def test_launcher_exits_with_the_childs_reason(runs):
+    run = runs["launcher"]
+    assert run["rc"] == 1, run["stdout"][-3000:]
+    last = run["stdout"].strip().splitlines()[-1]
+    assert last.startswith("server_ext.launch: a process SGLang started for the server"), run["stdout"][-3000:]
+    assert "exited with code 127 during start-up" in last and "libcuda.so.1" in last
+
+
+def test_engine_raises_startup_error_with_the_childs_reason(runs):
+    run = runs["engine"]
+    assert run["rc"] == 0, run["stderr"][-3000:]
+    result = json.loads(run["stdout"].strip().splitlines()[-1])
+    assert result["raised"] == "StartupError", result
+    assert "exited with code 127 during start-up" in result["message"] and "--enable-memory-saver" in result["message"]
+    assert result["seconds"] < 30, result  # once SGLang is imported, the failure is seen at once
