@@ -4,6 +4,7 @@ dies during start-up ends ``server_ext.launch`` (exit 1) and ``sglang.Engine(...
 The real case, as a new user meets it: ``--enable-memory-saver`` with the real torch_memory_saver
 on a machine without an NVIDIA driver. Its LD_PRELOAD library needs libcuda.so.1, so the dynamic
 loader kills the scheduler child (exit 127) before Python runs, and stock SGLang waits forever.
+And the general case: a scheduler killed (SIGKILL, as the OOM killer does) while it loads.
 """
 
 import json
@@ -14,14 +15,14 @@ import time
 
 import pytest
 
-from conftest import ON_CPU, REPO
+from conftest import ON_CPU, REPO, server_env
 from server_ext.envs import prepend_pythonpath
 from sglang_patch_dev import device_flags
 
 pytestmark = pytest.mark.skipif(not ON_CPU, reason="needs a machine without an NVIDIA driver")
 
 # Both runs import SGLang (~10-20 s on this machine); a hang would run into the timeout.
-TIMEOUT_S = 120
+TIMEOUT_S = 60
 
 
 def env_with_the_real_memory_saver(tmp_path) -> dict:
@@ -43,16 +44,39 @@ def runs(tiny_model, tmp_path_factory):
     engine = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "startup_scenario.py"), tiny_model],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)
+    killed = subprocess.Popen(  # a healthy set-up (the CPU stand-in), whose scheduler the test kills
+        [sys.executable, "-m", "server_ext.launch", "--model-path", tiny_model, *device_flags.server_flags("cpu"),
+         "--enable-memory-saver"],
+        cwd=REPO, env=server_env(str(tmp)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
     started = time.monotonic()
+    kill_the_scheduler(killed, deadline=started + TIMEOUT_S)
     out = {}
-    for name, proc in (("launcher", launcher), ("engine", engine)):
+    for name, proc in (("launcher", launcher), ("engine", engine), ("killed", killed)):
         try:
             stdout, stderr = proc.communicate(timeout=max(1, TIMEOUT_S - (time.monotonic() - started)))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
-            pytest.fail(f"{name} still waiting after {TIMEOUT_S}s: the start-up hang is back")
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"{name} still waiting after {TIMEOUT_S}s: the start-up hang is back\n{stdout[-3000:]}\n{(stderr or '')[-3000:]}")
         out[name] = {"rc": proc.returncode, "stdout": stdout, "stderr": stderr or "", "seconds": time.monotonic() - started}
     return out
+
+
+def kill_the_scheduler(launcher: subprocess.Popen, deadline: float) -> None:
+    """SIGKILL the launcher's scheduler process as soon as it exists (it then loads for seconds)."""
+    import psutil
+
+    while time.monotonic() < deadline and launcher.poll() is None:
+        for child in psutil.Process(launcher.pid).children(recursive=True):
+            try:
+                if "sglang::scheduler" in " ".join(child.cmdline()):
+                    child.kill()
+                    return
+            except psutil.Error:
+                pass
+        time.sleep(0.05)
+    pytest.fail("the scheduler process never appeared")
 
 
 def test_launcher_exits_with_the_childs_reason(runs):
@@ -70,3 +94,10 @@ def test_engine_raises_startup_error_with_the_childs_reason(runs):
     assert result["raised"] == "StartupError", result
     assert "exited with code 127 during start-up" in result["message"] and "--enable-memory-saver" in result["message"]
     assert result["seconds"] < 30, result  # once SGLang is imported, the failure is seen at once
+
+
+def test_a_scheduler_killed_while_loading_ends_the_launcher_with_the_signal(runs):
+    run = runs["killed"]
+    assert run["rc"] == 1, run["stdout"][-3000:]
+    last = run["stdout"].strip().splitlines()[-1]
+    assert "was killed by signal SIGKILL during start-up" in last and "out-of-memory killer" in last, run["stdout"][-3000:]
