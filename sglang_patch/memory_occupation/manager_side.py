@@ -168,8 +168,12 @@ async def resume_memory_occupation(manager, obj) -> List[Any]:
     return outputs
 
 
-async def get_memory_occupation(manager, obj) -> List[Any]:
+async def get_memory_occupation(manager, obj=None) -> List[Any]:
     """Every scheduler's memory state: a list with one reply per data-parallel rank."""
+    if obj is None:
+        from sglang.srt.managers.io_struct import GetMemoryOccupationReqInput
+
+        obj = GetMemoryOccupationReqInput()
     manager.auto_create_handle_loop()
     return await manager.get_memory_occupation_communicator(obj)
 

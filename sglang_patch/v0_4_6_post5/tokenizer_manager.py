@@ -56,7 +56,7 @@ class TokenizerManagerPatch(Patch):
         async def resume_memory_occupation(manager, obj, request=None):
             return await manager_side.resume_memory_occupation(manager, obj)
 
-        async def get_memory_occupation(manager, obj, request=None):
+        async def get_memory_occupation(manager, obj=None, request=None):
             """Every scheduler's memory state (one GetMemoryOccupationReqOutput per DP rank)."""
             return await manager_side.get_memory_occupation(manager, obj)
 
