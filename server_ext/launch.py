@@ -3,8 +3,8 @@
 Every flag of ``python -m sglang.launch_server`` works unchanged. The patches are applied in this
 process before SGLang parses anything, and reach the scheduler processes SGLang spawns through
 the ``subprocess_entry`` patch. A child process that dies during start-up ends the launcher at
-once with the reason and exit status 1 (the ``startup_watch`` patch). With ``--device cpu`` the CPU compat for vllm is put on the path
-first (see ``server_ext.cpu_compat``). With ``SGLANG_PATCH_RUNTIME=off`` nothing is patched and
+once with the reason and exit status 1 (the ``startup_watch`` patch). With ``--device cpu`` the
+CPU compat for vllm is put on the path first (see ``server_ext.cpu_compat``). With ``SGLANG_PATCH_RUNTIME=off`` nothing is patched and
 the SGLang on the path must be one built from patches/ (docs/source-patches.md).
 """
 

@@ -38,7 +38,10 @@ class UnsupportedSGLangVersion(RuntimeError):
     """The installed SGLang is not one a patch was written for."""
 
 
+@functools.lru_cache(maxsize=None)
 def installed_sglang_version() -> str:
+    """The installed SGLang release. Read once: every patch's version gate and every lookup of the
+    patch set ask for it, and a metadata read costs ~2 ms (23 reads per apply before the cache)."""
     return importlib.metadata.version("sglang")
 
 
