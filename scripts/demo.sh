@@ -3,5 +3,5 @@
 # and the staged release/resume sequence over HTTP, printed step by step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-exec .venv/bin/python examples/demo.py "$@"
+VENV=$(bash scripts/setup.sh)
+exec "$VENV/bin/python" examples/demo.py "$@"

@@ -86,7 +86,7 @@ def _with_dependents(names: Iterable[str]) -> List[Patch]:
     return [p for p in patches() if p.name in doomed]
 
 
-# SGLANG_PATCH_RUNTIME=off: SGLang was patched from source with patches/series, so nothing is
+# SGLANG_PATCH_RUNTIME=off: SGLang was patched from source with patches/<version>/series, so nothing is
 # patched at run time; apply() only checks that the imported SGLang really carries the series.
 RUNTIME_ENV = "SGLANG_PATCH_RUNTIME"
 
@@ -99,7 +99,7 @@ def runtime_disabled() -> bool:
 
 
 def source_patched() -> bool:
-    """Whether the importable SGLang was built from patches/series (it has sglang.srt.memory_occupation)."""
+    """Whether the importable SGLang was built from patches/<version>/series (it has sglang.srt.memory_occupation)."""
     return importlib.util.find_spec("sglang.srt.memory_occupation") is not None
 
 
@@ -128,7 +128,7 @@ def apply(names: Optional[Iterable[str]] = None) -> None:
 
             raise RuntimeError(
                 f"{RUNTIME_ENV}=off, but the SGLang imported from {os.path.dirname(sglang.__file__)} was not "
-                "patched with patches/series: build a patched copy (python -m sglang_patch_dev.series build --dest DIR) "
+                "patched with patches/<version>/series: build a patched copy (python -m sglang_patch_dev.series build --dest DIR) "
                 "and put DIR first on PYTHONPATH, or unset SGLANG_PATCH_RUNTIME to patch at run time"
             )
         return

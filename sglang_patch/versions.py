@@ -9,6 +9,7 @@ tests/test_versions.py) all read this table.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -26,6 +27,11 @@ class Release:
     @property
     def spec(self) -> str:
         return f"=={self.version}"
+
+    @property
+    def extra_suffix(self) -> str:
+        """The version as pyproject's extras spell it: ``0.4.6.post5`` -> ``0-4-6-post5``."""
+        return re.sub(r"[^a-z0-9]+", "-", self.version.lower())
 
 
 RELEASES: Tuple[Release, ...] = (

@@ -1,24 +1,26 @@
 """The source-patch series in patches/: build it, check it like code, edit it.
 
-sglang_patch changes SGLang 0.4.6.post5 at runtime (sglang_patch.v0_4_6_post5). patches/ carries the same changes as a quilt-style
-series of source patches against the pristine SGLang package, so they can be read as diffs, sent
-upstream, or built into a patched tree. This module is the series' tooling::
+sglang_patch changes SGLang at runtime (the patch set of each release, e.g. sglang_patch.v0_4_6_post5).
+patches/<version>/ carries the same changes as a quilt-style series of source patches against
+that pristine SGLang release, so they can be read as diffs, sent upstream, or built into a
+patched tree. This module is the series' tooling. It works on one release: $SGLANG_SERIES_VERSION,
+else the installed SGLang if the version table has it, else the primary release::
 
     python -m sglang_patch_dev.series check                  # lint; if clean, apply to a pristine tree
     python -m sglang_patch_dev.series check --tree-only      # lint only, no pristine tree needed
-    python -m sglang_patch_dev.series pristine --dest DIR    # pristine sglang 0.4.6.post5 at DIR/sglang
+    python -m sglang_patch_dev.series pristine --dest DIR    # pristine sglang <version> at DIR/sglang
     python -m sglang_patch_dev.series apply --tree DIR       # apply the series to a tree, strictly
     python -m sglang_patch_dev.series build --dest DIR [--if-changed]   # pristine + apply, with a marker
     python -m sglang_patch_dev.series sync                   # shared files -> their sections in patches/
     python -m sglang_patch_dev.series unpack --tree DIR      # one git commit per patch, to edit
     python -m sglang_patch_dev.series pack --tree DIR        # those commits back into patches/
 
-Every subcommand takes ``--patches DIR`` (default: the repository's patches/).
+Every subcommand takes ``--patches DIR`` (default: the repository's patches/<version>/).
 
 Layout
-    ``patches/series`` lists the patch files in application order, one per line; blank lines and
+    ``patches/<version>/series`` lists the patch files in application order, one per line; blank lines and
     ``#`` comments are allowed. ``NNNN-<name>.patch`` (NNNN = 0001, 0002, ... in series order)
-    carries the source form of the runtime patch ``<name>`` (``sglang_patch.v0_4_6_post5.PATCHES``); every
+    carries the source form of the runtime patch ``<name>`` (the release's ``PATCHES``); every
     runtime patch with ``has_source_patch = True`` has exactly one. Diff paths are ``-p1`` with
     ``a/``/``b/`` prefixes, relative to the package tree (the directory that holds ``sglang/``).
     Before the first ``diff --git`` line each file has a DEP-3 style header::
@@ -52,7 +54,7 @@ Editing hand-written hunks
     and the lint.
 
 Pristine source
-    The installed sglang distribution when it is 0.4.6.post5 and every file under ``sglang/``
+    The installed sglang distribution when it is the release worked on and every file under ``sglang/``
     matches its RECORD hash (no network); otherwise a wheel (``--wheel PATH``, else ``pip download``
     into build/cache), checked against the wheel's own RECORD. ``build`` writes the marker
     ``.sglang-series-build`` holding a digest of the series, patches and shared files;
@@ -88,10 +90,25 @@ from sglang_patch.versions import RELEASES, patch_set
 
 logger = logging.getLogger("sglang_patch_dev.series")
 
-# The release patches/ is written against: the primary one of the version table.
-SGLANG_VERSION = RELEASES[0].version
+
+
+def _series_version() -> str:
+    """The release whose series this process works on: $SGLANG_SERIES_VERSION, else the installed
+    SGLang when the version table has it (each test venv holds one release), else the primary one."""
+    chosen = os.environ.get("SGLANG_SERIES_VERSION")
+    if chosen:
+        return chosen
+    try:
+        installed = importlib.metadata.version("sglang")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    return installed if installed in {r.version for r in RELEASES} else RELEASES[0].version
+
+
+SGLANG_VERSION = _series_version()
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PATCHES_DIR = REPO_ROOT / "patches"
+# One series per release: patches/<version>/series and its NNNN-<name>.patch files.
+DEFAULT_PATCHES_DIR = REPO_ROOT / "patches" / SGLANG_VERSION
 DEFAULT_SHARED_ROOT = REPO_ROOT / "sglang_patch" / "memory_occupation"
 DEFAULT_CACHE_DIR = REPO_ROOT / "build" / "cache"
 # Where the series puts the shared files inside the sglang package tree.

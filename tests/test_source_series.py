@@ -17,11 +17,11 @@ from server_ext.envs import prepend_pythonpath
 from sglang_patch_dev import series
 
 # Where the source-patched SGLang is built; scripts/test-source-form.sh uses the same tree.
-SOURCE_TREE = "build/sglang-source-patched"
+SOURCE_TREE = f"build/sglang-source-patched/{series.SGLANG_VERSION}"
 
 @pytest.fixture(scope="module")
 def source_tree() -> Path:
-    """Pristine SGLang + patches/series, rebuilt only when the series changed."""
+    """Pristine SGLang + patches/<version>/series, rebuilt only when the series changed."""
     tree = Path(REPO) / SOURCE_TREE
     series.build(tree, if_changed=True)
     return tree
@@ -72,4 +72,4 @@ def test_launch_refuses_runtime_off_without_a_source_patched_sglang():
     proc = subprocess.run([sys.executable, "-m", "server_ext.launch", "--model-path", "unused", "--device", "cpu"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert "was not patched with patches/series" in proc.stderr
+    assert "was not patched with patches/<version>/series" in proc.stderr

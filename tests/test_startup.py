@@ -9,6 +9,7 @@ And the general case: a scheduler killed (SIGKILL, as the OOM killer does) while
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ def env_with_the_real_memory_saver(tmp_path) -> dict:
     env = prepend_pythonpath(dict(os.environ), REPO)  # and not the CPU stand-in of the other tests
     env["TMPDIR"] = str(tmp_path)
     env["TORCHDYNAMO_DISABLE"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"  # a hang's SIGABRT prints where every thread waits
     return env
 
 
@@ -57,13 +59,25 @@ def runs(tiny_model, tmp_path_factory):
         try:
             stdout, stderr = proc.communicate(timeout=max(1, TIMEOUT_S - (time.monotonic() - started)))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            stdout, stderr = proc.communicate()
+            proc.send_signal(signal.SIGABRT)  # faulthandler: the stacks of a hang, for the report
+            try:
+                stdout, stderr = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+                stdout, stderr = proc.communicate()
+            kill_group(proc)
             out[name] = {"hung": True, "stdout": stdout, "stderr": stderr or ""}
             continue
         out[name] = {"hung": False, "rc": proc.returncode, "stdout": stdout, "stderr": stderr or "",
                      "seconds": time.monotonic() - started}
     return out
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def kill_the_scheduler(launcher: subprocess.Popen, deadline: float) -> None:
@@ -86,16 +100,9 @@ def not_hung(run, name):
     assert not run["hung"], f"{name} still waiting after {TIMEOUT_S}s: the start-up hang is back\n{run['stdout'][-3000:]}\n{run['stderr'][-3000:]}"
 
 
-def xfail_if_hung(run, name):
-    """The memory-saver case (children dying in the dynamic loader, the resource tracker among them)
-    still hangs now and then (2 of 5 clean CI runs, 2026-11-29); issue 9 stays open for it."""
-    if run["hung"]:
-        pytest.xfail(f"known intermittent {name} start-up hang with the LD_PRELOAD failure (issue 9)\n{run['stderr'][-1500:]}")
-
-
 def test_launcher_exits_with_the_childs_reason(runs):
     run = runs["launcher"]
-    xfail_if_hung(run, "launcher")
+    not_hung(run, "launcher")
     assert run["rc"] == 1, run["stdout"][-3000:]
     last = run["stdout"].strip().splitlines()[-1]
     assert last.startswith("server_ext.launch: a process SGLang started for the server"), run["stdout"][-3000:]
@@ -104,7 +111,7 @@ def test_launcher_exits_with_the_childs_reason(runs):
 
 def test_engine_raises_startup_error_with_the_childs_reason(runs):
     run = runs["engine"]
-    xfail_if_hung(run, "Engine")
+    not_hung(run, "Engine")
     assert run["rc"] == 0, run["stderr"][-3000:]
     result = json.loads(run["stdout"].strip().splitlines()[-1])
     assert result["raised"] == "StartupError", result

@@ -15,14 +15,31 @@ def pyproject():
         return tomllib.load(f)
 
 
-def test_extras_pin_each_supported_release_and_share_one_stack():
+def test_extras_pin_each_supported_release_and_its_stack():
     extras = pyproject()["project"]["optional-dependencies"]
     for release in versions.RELEASES:
-        assert f"sglang[srt]=={release.version}" in extras["sglang"]
-        assert f"sglang[srt_cpu]=={release.version}" in extras["cpu"]
+        v = release.extra_suffix
+        stack = f"sglang-tagged-memory[stack-{v}]"
+        assert extras[f"sglang-{v}"] == [stack, f"sglang[srt]=={release.version}"]
+        assert extras[f"cpu-{v}"] == [stack, f"sglang[srt_cpu]=={release.version}"]
         for pin in release.stack:
-            assert pin in extras["stack"], f"{pin} of sglang {release.version} is not in the stack extra"
-    assert "sglang-tagged-memory[stack]" in extras["sglang"] and "sglang-tagged-memory[stack]" in extras["cpu"]
+            assert pin in extras[f"stack-{v}"], f"{pin} of sglang {release.version} is not in its stack extra"
+    primary = versions.RELEASES[0].extra_suffix  # the README's commands install it
+    assert extras["sglang"] == [f"sglang-tagged-memory[sglang-{primary}]"]
+    assert extras["cpu"] == [f"sglang-tagged-memory[cpu-{primary}]"]
+
+
+def test_the_scripts_pick_the_venv_of_each_release():
+    import subprocess
+
+    for release in versions.RELEASES:
+        env = dict(os.environ, SGLANG_VERSION=release.version)
+        out = subprocess.run(["bash", "scripts/sglang-version.sh", "--venv"], cwd=REPO, env=env,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert out == (".venv" if release is versions.RELEASES[0] else f".venv-{release.version}")
+    bad = subprocess.run(["bash", "scripts/sglang-version.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=dict(os.environ, SGLANG_VERSION="0.0.1"))
+    assert bad.returncode != 0 and versions.RELEASES[0].version in bad.stderr
 
 
 def test_every_release_has_its_patch_set_with_its_spec():

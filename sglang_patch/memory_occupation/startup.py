@@ -7,14 +7,18 @@ on torch_memory_saver's LD_PRELOAD library where there is no libcuda.so.1; the O
 SIGKILL) never ends that wait: the launcher or ``Engine(...)`` hangs forever. SGLang's own
 SIGCHLD handler only logs the exit status.
 
-Here, while ``_launch_subprocesses`` runs, a small thread waits on the sentinels of the children
-this launch started (a sentinel becomes readable when the child ends, whoever reaps it). When one
-ends, it keeps the reason (exit code or signal, and the likely cause) and delivers SIGCHLD to the
-main thread every half second until the launch is over; the SIGCHLD handler, installed where
-SGLang installs its own and otherwise doing what SGLang's does (reap, log a failure), raises
-``StartupError`` with that reason. Raising again and again matters: a signal may land where some
-code catches exceptions broadly, but not forever. The launch's other children are then stopped.
-After start-up the handler only logs.
+Here ``multiprocessing``, as SGLang's launch module sees it, is ``WatchedMultiprocessing``: it
+notes the processes and pipes a launch makes. While ``_launch_subprocesses`` runs, a small
+thread waits on the sentinels of those processes (a sentinel becomes readable when the child
+ends, whoever reaps it). When one ends, it keeps the reason (exit code or signal, and the likely
+cause) and ends the wait the way a failing scheduler would: it sends ``{"status": "startup
+failed"}`` on every status pipe of the launch. SGLang's own check (``data["status"] !=
+"ready"``) then raises in the main thread, where the wrapper turns it into ``StartupError`` with
+the reason and stops the launch's other children. Nothing is raised from a
+signal handler (an exception raised asynchronously can land inside a lock, such as logging's, and
+hang the clean-up). The SIGCHLD handler, installed where SGLang installs its own and otherwise
+doing what SGLang's does (reap, log a failure), only keeps each reaped child's wait status, so the
+reason can say how the child ended.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing.connection
-import multiprocessing.process
 import os
 import signal
 import threading
@@ -36,15 +39,18 @@ class _Launch:
     """The launch in progress: the children it started, and why one of them ended, once one did."""
 
     def __init__(self) -> None:
-        self.pids_before = _child_pids()
+        self.processes: list = []  # the processes the launch made (WatchedMultiprocessing)
         self.failure: Optional[str] = None
         self.active = True
         self.statuses: Dict[int, int] = {}  # pid -> wait status, of children the SIGCHLD handler reaped
-        self._main = threading.main_thread().ident
+        self.status_pipes: list = []  # the write ends of the pipes the launch made (WatchedMultiprocessing)
         threading.Thread(target=self._watch, name="sglang-startup-watch", daemon=True).start()
 
-    def new_children(self) -> list:
-        return [p for p in list(multiprocessing.process._children) if p.pid is not None and p.pid not in self.pids_before]
+    def started(self) -> list:
+        """The launch's processes that were started. Kept here, not read from multiprocessing's own
+        list of children: ``Process.start()`` drops the children that already ended from that list,
+        so a child that died at once would vanish before the watch looked."""
+        return [p for p in list(self.processes) if getattr(p, "_popen", None) is not None]
 
     def _status_of(self, child) -> Optional[int]:
         """The wait status of an ended child: reaped here, or by the SIGCHLD handler (main thread),
@@ -53,27 +59,59 @@ class _Launch:
             status = self.statuses.get(child.pid)
             if status is None:
                 status = _reap(child.pid)
+            if status is None and child._popen.returncode is not None:  # multiprocessing reaped it
+                code = child._popen.returncode
+                status = -code if code < 0 else code << 8
             if status is not None:
                 return status
             time.sleep(0.05)
         return None
 
     def _watch(self) -> None:
-        while self.active:
-            if self.failure is None:
-                children = self.new_children()
-                ready = set(multiprocessing.connection.wait([c.sentinel for c in children], timeout=0.25)) if children else set()
-                if not children:
-                    time.sleep(0.25)
-                ended = [c for c in children if c.sentinel in ready]
-                if ended:
-                    self.failure = _describe(ended[0].pid, self._status_of(ended[0]))
-            if self.failure is not None and self.active:
-                signal.pthread_kill(self._main, signal.SIGCHLD)  # the handler raises StartupError
-                time.sleep(0.5)
+        while self.active and self.failure is None:
+            children = self.started()
+            if not children:
+                time.sleep(0.25)
+                continue
+            ready = set(multiprocessing.connection.wait([c.sentinel for c in children], timeout=0.25))
+            ended = [c for c in children if c.sentinel in ready]
+            if ended and self.active:
+                self.failure = _describe(ended[0].pid, self._status_of(ended[0]))
+                self._end_the_wait()
+
+    def _end_the_wait(self) -> None:
+        """Answer the launch's wait on each status pipe as a failed scheduler would."""
+        for writer in self.status_pipes:
+            try:
+                writer.send({"status": "startup failed"})
+            except OSError:
+                pass  # closed: its reader gets EOFError, which ends the wait as well
 
 
 _launch: Optional[_Launch] = None
+
+
+class WatchedMultiprocessing:
+    """``multiprocessing`` as SGLang's launch module sees it: the same, except that the processes
+    and pipes made during a launch are noted (the write end of each pipe), so that the start-up
+    watch can see a child end and end the wait on the pipes."""
+
+    def __getattr__(self, name):
+        return getattr(multiprocessing, name)
+
+    def Process(self, *args, **kwargs):  # noqa: N802 - multiprocessing's name
+        process = multiprocessing.Process(*args, **kwargs)
+        launch = _launch
+        if launch is not None and launch.active:
+            launch.processes.append(process)
+        return process
+
+    def Pipe(self, duplex: bool = True):  # noqa: N802 - multiprocessing's name
+        reader, writer = multiprocessing.Pipe(duplex)
+        launch = _launch
+        if launch is not None and launch.active:
+            launch.status_pipes.append(writer)
+        return reader, writer
 
 
 class StartupError(RuntimeError):
@@ -109,22 +147,16 @@ def _reap(pid: int) -> Optional[int]:
     return status if done else None
 
 
-def _child_pids() -> set:
-    return {p.pid for p in list(multiprocessing.process._children) if p.pid is not None}
-
-
 def sigchld_handler(signum, frame) -> None:
-    """SGLang's SIGCHLD handler (reap one child, log a failure); during a failed start-up it raises
-    StartupError instead."""
-    launch = _launch
-    if launch is not None and launch.active and launch.failure is not None:
-        raise StartupError(launch.failure)
+    """SGLang's SIGCHLD handler (reap one child, log a failure), which also keeps the wait status
+    for the launch in progress, so that its failure can say how the child ended."""
     try:
         pid, status = os.waitpid(0, os.WNOHANG)
     except ChildProcessError:
         return
     if pid == 0:
         return
+    launch = _launch
     if launch is not None:
         launch.statuses[pid] = status
     if status:
@@ -142,19 +174,17 @@ def watch_startup(launch_subprocesses):
     @functools.wraps(launch_subprocesses)
     def watched(*args, **kwargs):
         global _launch
-        if threading.current_thread() is not threading.main_thread():
-            return launch_subprocesses(*args, **kwargs)  # signal handlers run in the main thread only
         launch = _launch = _Launch()
         try:
             return launch_subprocesses(*args, **kwargs)
         except BaseException:
-            launch.active = False  # from here on nothing interrupts the clean-up
+            launch.active = False
             if launch.failure is None:
                 raise
-            for child in launch.new_children():
+            for child in launch.started():
                 if child.is_alive():
                     child.kill()
-            raise StartupError(launch.failure) from None  # whatever the signal interrupted, this is why
+            raise StartupError(launch.failure) from None  # SGLang's "Initialization failed": this is why
         finally:
             launch.active = False
             _launch = None

@@ -6,14 +6,18 @@ so both names are replaced) blocks on each scheduler's pipe (:664) and the paren
 write end, so a child that dies before Python can report it never ends the wait.
 ``_set_envs_and_config`` (:488) installs SGLang's SIGCHLD handler (:522), which only logs; the
 wrapper puts ``sglang_patch.memory_occupation.startup.sigchld_handler`` in its place, which does
-the same and, during ``_launch_subprocesses``, raises ``StartupError`` naming the child, how it
-ended and the likely cause.
+the same and keeps each child's wait status. The module's ``mp`` (``import multiprocessing as
+mp``, :4) becomes ``startup.WatchedMultiprocessing``, which notes the write end of each status
+pipe (:584, :608); when a child of the launch ends, the watch answers the wait on those pipes as
+a failed scheduler would, and the wrapper raises ``StartupError`` naming the
+child, how it ended and the likely cause.
 """
 
 from sglang_patch._core import Patch
 from sglang_patch.memory_occupation import startup
 
 _ENGINE = "sglang.srt.entrypoints.engine."
+MULTIPROCESSING = _ENGINE + "mp"
 LAUNCH = _ENGINE + "_launch_subprocesses"
 HTTP_LAUNCH = "sglang.srt.entrypoints.http_server._launch_subprocesses"
 CONFIGURE = _ENGINE + "_set_envs_and_config"
@@ -21,7 +25,7 @@ CONFIGURE = _ENGINE + "_set_envs_and_config"
 
 class StartupWatchPatch(Patch):
     name = "startup_watch"
-    targets = (CONFIGURE, LAUNCH, HTTP_LAUNCH)
+    targets = (CONFIGURE, LAUNCH, HTTP_LAUNCH, MULTIPROCESSING)
     process = "server"
     summary = "a child process that dies during start-up ends the launch with StartupError and the reason"
 
@@ -34,4 +38,5 @@ class StartupWatchPatch(Patch):
             startup.install_sigchld_handler()
 
         watched = startup.watch_startup(stock_launch)
-        return self.marked({CONFIGURE: _set_envs_and_config, LAUNCH: watched, HTTP_LAUNCH: watched})
+        return self.marked({CONFIGURE: _set_envs_and_config, LAUNCH: watched, HTTP_LAUNCH: watched,
+                            MULTIPROCESSING: startup.WatchedMultiprocessing()})

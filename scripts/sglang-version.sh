@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The SGLang release the scripts work on: $SGLANG_VERSION, else the primary one of
+# sglang_patch/versions.py. With --venv: its virtual environment (.venv for the primary release,
+# .venv-<version> for the others). Fails, listing the supported releases, for any other version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec "${PYTHON:-python3}" - "$@" <<'PY'
+import os, runpy, sys
+table = runpy.run_path("sglang_patch/versions.py")  # stdlib only: no venv needed yet
+supported = [r.version for r in table["RELEASES"]]
+version = os.environ.get("SGLANG_VERSION") or supported[0]
+if version not in supported:
+    sys.exit(f"SGLANG_VERSION={version} is not supported; supported releases: {', '.join(supported)}")
+if "--venv" in sys.argv[1:]:
+    print(".venv" if version == supported[0] else f".venv-{version}")
+else:
+    print(version)
+PY
