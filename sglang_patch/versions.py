@@ -41,6 +41,12 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=False,
         stack=("torch==2.6.0", "transformers==4.51.1", "torch_memory_saver>=0.0.8"),
     ),
+    Release(
+        version="0.4.7.post1",
+        patch_set="sglang_patch.v0_4_7_post1",
+        native_tags=False,
+        stack=("torch==2.7.1", "transformers==4.52.3", "torch_memory_saver>=0.0.8"),
+    ),
 )
 
 

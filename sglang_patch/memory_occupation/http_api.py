@@ -115,6 +115,9 @@ class _Watch:
 
     def sender(self, send):
         async def send_holding_start(message):
+            if self.reply is not None and not self.started:
+                return  # refused before its response began: that response (e.g. an adapter's 400 made
+                # from the refusal it caught) is dropped, and the middleware answers 503 instead
             if message["type"] == "http.response.start":
                 self._held_start = message  # until the body begins: a refusal may still replace it
                 return
