@@ -56,6 +56,18 @@ IMPORTED_CLASSES_AND_CHILD_ENTRY = textwrap.dedent("""
         io_struct.ReleaseMemoryOccupationReqInput(tags=["kv_cache"])
     except TypeError:
         print("FIELDS OK")
+    # Trainer code written for upstream (verl, slime, ROLL) names the tags through this module.
+    sglang_patch.apply()
+    from sglang.srt.constants import GPU_MEMORY_TYPE_KV_CACHE, GPU_MEMORY_TYPE_WEIGHTS
+    assert (GPU_MEMORY_TYPE_KV_CACHE, GPU_MEMORY_TYPE_WEIGHTS) == ("kv_cache", "weights")
+    native = not any(p.name == "constants" for p in sglang_patch.patches())
+    sglang_patch.revert()
+    import importlib
+    try:
+        importlib.import_module("sglang.srt.constants")
+        print("CONSTANTS", "native" if native else "LEFT AFTER REVERT")
+    except ModuleNotFoundError:
+        print("CONSTANTS", "added and taken back")
     sglang_patch.apply(["scheduler", "subprocess_entry"])
     child = pickle.loads(pickle.dumps(engine.run_scheduler_process))
     print(sorted(child.patch_names), child.scopes, child.target)
@@ -149,6 +161,7 @@ def test_imported_classes_gain_the_fields_and_the_child_entry_carries_the_patche
     proc = finish(scripts["imported_classes"])
     lines = proc.stdout.strip().splitlines()
     assert "FIELDS OK" in lines, proc.stderr[-3000:]
+    assert "CONSTANTS added and taken back" in lines or "CONSTANTS native" in lines, lines
     assert lines[-1] == (
         "['io_structs', 'kv_cache_region', 'memory_saver', 'scheduler', 'server_args', 'subprocess_entry', "
         "'weights_region'] ('scheduler', 'all') sglang.srt.managers.scheduler.run_scheduler_process"
