@@ -95,8 +95,8 @@ class ServerProcess:
                 log.write(("$ " + shlex.join(self.args) + "\n").encode())
                 log.flush()
             log_start = log.tell()
-            self.proc = subprocess.Popen(
-                self.args, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.proc = subprocess.Popen(  # cwd: SGLang writes files there (sglang_storage/ of the batch API)
+                self.args, cwd=os.path.dirname(os.path.abspath(self.log_path)), env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
