@@ -44,9 +44,9 @@ def test_generate_works(server):
     assert out["meta_info"]["completion_tokens"] == 8
 
 
-@pytest.mark.parametrize("tags", [["kv_cache"], ["weights"], ["weights", "kv_cache"], None, []])
+@pytest.mark.parametrize("tags", [["kv_cache"], ["weights"], ["cuda_graph"], ["weights", "kv_cache"], None, []])
 def test_release_then_resume_reports_state(server, tags):
-    expected = sorted(tags or ["weights", "kv_cache"])
+    expected = sorted(tags or ["cuda_graph", "weights", "kv_cache"])
     reply = server.client.release(tags)
     assert reply["success"] is True
     assert reply["released_tags"] == expected
@@ -59,12 +59,28 @@ def test_release_then_resume_reports_state(server, tags):
 
 
 def test_staged_resume_one_tag_at_a_time(server):
+    """Trainer code written for two tags (verl: weights, then kv_cache) still ends fully resumed:
+    the graphs come back with the KV cache."""
     server.client.release()
     r1 = server.client.resume(["weights"])
-    assert r1["released_tags"] == ["kv_cache"] and r1["changed_tags"] == ["weights"]
+    assert r1["released_tags"] == ["cuda_graph", "kv_cache"] and r1["changed_tags"] == ["weights"]
     r2 = server.client.resume(["kv_cache"])
-    assert r2["released_tags"] == [] and r2["changed_tags"] == ["kv_cache"]
+    assert r2["released_tags"] == [] and r2["changed_tags"] == ["cuda_graph", "kv_cache"]
     # The server still serves (content is checked by the staged-update tests).
+    assert server.client.generate(PROMPTS[0], max_new_tokens=4)["meta_info"]["completion_tokens"] == 4
+
+
+def test_cuda_graph_tag_without_graphs_is_a_state_the_reply_explains(server):
+    """CUDA graphs are off on the CPU (as with --disable-cuda-graph): the tag holds no memory, but
+    it is released and resumed like the others, and generation waits for it."""
+    reply = server.client.release(["cuda_graph"])
+    assert reply["changed_tags"] == ["cuda_graph"] and "no CUDA graphs are captured" in reply["message"]
+    status = server.client.status()
+    assert status["ranks"][0]["tags"]["cuda_graph"] == {"state": "released", "bytes": 0}
+    assert status["ranks"][0]["device"] is None  # no GPU here: nothing to break down
+    r = requests.post(server.url + "/generate", json={"text": PROMPTS[0]}, timeout=60)
+    assert r.status_code == 503 and r.json()["released_tags"] == ["cuda_graph"]
+    server.client.resume(["cuda_graph"])
     assert server.client.generate(PROMPTS[0], max_new_tokens=4)["meta_info"]["completion_tokens"] == 4
 
 
@@ -81,7 +97,7 @@ def test_repeated_release_and_resume_are_noops(server):
 def test_empty_body_and_no_body_mean_all(server):
     r = post(server, "/release_memory_occupation", data=b"")
     assert r.status_code == 200, r.text
-    assert r.json()["released_tags"] == ["kv_cache", "weights"]
+    assert r.json()["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
     r = post(server, "/resume_memory_occupation", body={})
     assert r.status_code == 200 and r.json()["released_tags"] == []
 
@@ -124,7 +140,7 @@ def assert_400_and_still_serving(server, route, body, needle):
     assert r.json()["error"] == "invalid_request"
     assert needle in r.json()["message"]
     # Nothing was released and the server still answers.
-    assert server.client.release([])["changed_tags"] == ["kv_cache", "weights"]
+    assert server.client.release([])["changed_tags"] == ["cuda_graph", "kv_cache", "weights"]
     server.client.resume()
     assert server.client.generate(PROMPTS[1], max_new_tokens=2)["meta_info"]["completion_tokens"] == 2
 
@@ -215,7 +231,7 @@ def test_release_mode_wait_times_out_with_409(server):
 def test_release_mode_abort_ends_running_requests_with_a_reason(server):
     streams = Streams(server, n=STREAMS, max_new_tokens=1000)
     reply = server.client.release(mode="abort")
-    assert reply["released_tags"] == ["kv_cache", "weights"]
+    assert reply["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
     reasons = streams.join()
     assert len(reasons) == STREAMS
     assert all(r["type"] == "abort" and "being released" in r["message"] for r in reasons), reasons
@@ -340,7 +356,7 @@ def call_route(server, method, path):
 @pytest.mark.parametrize("tags", [["kv_cache"], ["weights"], None])
 def test_every_generation_route_answers_the_same_503_while_released(server, tags):
     server.client.release(tags)
-    released = tags or ["kv_cache", "weights"]
+    released = tags or ["cuda_graph", "kv_cache", "weights"]
     expected = None
     for method, path in bodies_of_this_release():
         r = call_route(server, method, path)

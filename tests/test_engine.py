@@ -25,7 +25,7 @@ def scenario(tiny_model, tmp_path_factory):
 
 def test_engine_releases_and_resumes_by_tag(scenario):
     assert scenario["release_kv"]["released_tags"] == ["kv_cache"]
-    assert scenario["release_weights"]["released_tags"] == ["kv_cache", "weights"]
+    assert scenario["release_weights"]["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
     assert scenario["release_again"]["changed_tags"] == []
     assert scenario["resume_weights"]["released_tags"] == ["kv_cache"]
     assert scenario["resume_kv"]["released_tags"] == []

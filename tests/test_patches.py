@@ -119,7 +119,7 @@ def test_requirements_are_pulled_in_refused_without_and_reverted_with(report):
     assert r["requirements_pulled_in"] == ["memory_saver", "weights_region"]
     assert r["dependents_reverted"] == []  # reverting memory_saver took weights_region with it
     assert r["direct_apply_without_requirements"].startswith(
-        "patch 'scheduler' requires ['io_structs', 'server_args', 'weights_region', 'kv_cache_region']")
+        "patch 'scheduler' requires ['io_structs', 'server_args', 'weights_region', 'kv_cache_region', 'cuda_graph_region']")
     assert r["after_refusal"] == []  # the refused patch changed nothing
 
 
@@ -163,6 +163,6 @@ def test_imported_classes_gain_the_fields_and_the_child_entry_carries_the_patche
     assert "FIELDS OK" in lines, proc.stderr[-3000:]
     assert "CONSTANTS added and taken back" in lines or "CONSTANTS native" in lines, lines
     assert lines[-1] == (
-        "['io_structs', 'kv_cache_region', 'memory_saver', 'scheduler', 'server_args', 'subprocess_entry', "
+        "['cuda_graph_region', 'io_structs', 'kv_cache_region', 'memory_saver', 'scheduler', 'server_args', 'subprocess_entry', "
         "'weights_region'] ('scheduler', 'all') sglang.srt.managers.scheduler.run_scheduler_process"
     ), proc.stderr[-3000:]

@@ -66,7 +66,7 @@ def test_abort_release_during_a_chunked_prefill(server):
     t, out = generate_in_thread(server, body)
     time.sleep(0.3)  # inside the ~90 chunks of its prefill
     reply = server.client.release(mode="abort")
-    assert reply["released_tags"] == ["kv_cache", "weights"]
+    assert reply["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
     t.join(90)
     assert not t.is_alive()
     reason = out["body"]["meta_info"]["finish_reason"]

@@ -8,8 +8,9 @@ from sglang_patch.memory_occupation.tags import InvalidRequestError, check_relea
 @pytest.mark.parametrize(
     "tags, expected",
     [
-        (None, ["weights", "kv_cache"]),
-        ([], ["weights", "kv_cache"]),
+        (None, ["cuda_graph", "weights", "kv_cache"]),
+        ([], ["cuda_graph", "weights", "kv_cache"]),
+        (["kv_cache", "cuda_graph"], ["cuda_graph", "kv_cache"]),
         (["kv_cache"], ["kv_cache"]),
         (["kv_cache", "weights"], ["weights", "kv_cache"]),  # resume order, whatever the caller's
         (("weights",), ["weights"]),
@@ -25,7 +26,7 @@ def test_normalize_tags(tags, expected):
         ("kv_cache", "must be a list of strings"),
         ({"kv_cache": 1}, "must be a list of strings"),
         ([None], "every tag must be a string"),
-        (["kv"], "unknown tag(s) ['kv']; known tags: ['weights', 'kv_cache']"),
+        (["kv"], "unknown tag(s) ['kv']; known tags: ['cuda_graph', 'weights', 'kv_cache']"),
         (["weights", "weights"], "given more than once"),
     ],
 )

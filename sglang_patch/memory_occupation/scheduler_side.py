@@ -24,9 +24,13 @@ GPU copy, and a second resume in a row crashes on the missing stash. Here, per s
 - release ``weights``: with ``--weights-cpu-backup`` copy all their bytes to pinned host memory
   (weights_backup.py), else copy only the model's buffers (rotary caches and the like, which no
   weight update rewrites) to CPU; synchronize, pause the tag;
+- release ``cuda_graph``: pause the graphs' memory pool (captured under the tag, see the
+  cuda_graph_region patch; with no graphs captured the tag is a state with no memory). After any
+  pause the allocator's cached blocks go back to the driver (gc, empty_cache, ipc_collect);
 - resume: first check that the device has room for what comes back (else answer
   ``insufficient_memory`` and keep the tags released: a failed mapping would kill the process),
-  then weights before kv_cache, and put the backup or buffers back once weights are mapped;
+  then graphs, weights, kv_cache in that order (a resume of kv_cache brings released graphs
+  back too), and put the backup or buffers back once weights are mapped;
 - with tensor parallelism, ranks agree on when a waiting release runs, whether a resume fits and
   whether every rank succeeded, and every rank reaches a barrier before rank 0 replies.
 Upstream 0.4.8 (sgl-project/sglang#7099) orders pause/resume the same way.
@@ -34,6 +38,7 @@ Upstream 0.4.8 (sgl-project/sglang#7099) orders pause/resume the same way.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -42,7 +47,7 @@ from typing import Any, Callable, List, Optional, Set
 import torch
 
 from .refusal import generation_refusal, refusal_abort
-from .tags import ABORT, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
+from .tags import ABORT, CUDA_GRAPH, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
 from .tags import check_release_options, normalize_tags
 from .weights_backup import WeightsBackup
 
@@ -236,13 +241,58 @@ def _tensor_bytes(objs) -> int:
     return sum(storages.values())
 
 
+def _graphs_captured(scheduler) -> bool:
+    """Whether this rank captured CUDA graphs (under the tag cuda_graph when the saver is on)."""
+    return getattr(_runner(scheduler), "cuda_graph_runner", None) is not None
+
+
+def _graph_pool_bytes(scheduler) -> int:
+    """Bytes of the CUDA graphs' memory pool: the allocator's segments that belong to it."""
+    if not _graphs_captured(scheduler):
+        return 0
+    from sglang.srt.model_executor import cuda_graph_runner
+
+    pool = cuda_graph_runner.get_global_graph_memory_pool()
+    if pool is None:
+        return 0
+    return sum(seg["total_size"] for seg in torch.cuda.memory_snapshot() if tuple(seg.get("segment_pool_id", ())) == tuple(pool))
+
+
 def _tag_bytes(scheduler) -> dict:
-    """What each tag holds in this rank: the model's parameters and buffers; the KV pools."""
+    """What each tag holds in this rank: the graph pool; the model's parameters and buffers; the KV pools."""
     runner = _runner(scheduler)
     model = runner.model
     return {
+        CUDA_GRAPH: _graph_pool_bytes(scheduler),
         WEIGHTS: _tensor_bytes(list(model.parameters()) + list(model.buffers())),
         KV_CACHE: _tensor_bytes(list(vars(runner.token_to_kv_pool).values()) + [runner.req_to_token_pool.req_to_token]),
+    }
+
+
+def _hand_back_cached_blocks(scheduler) -> None:
+    """After a pause: what this rank's allocator still caches goes back to the driver, before the
+    reply (vLLM's sleep does the same; cached blocks are memory the trainer cannot use)."""
+    if _runner(scheduler).device != "cuda":
+        return
+    gc.collect()
+    torch.cuda.empty_cache()
+    torch.cuda.ipc_collect()
+
+
+def _device_memory(scheduler, resident_bytes: int) -> Optional[dict]:
+    """Where this rank's GPU memory is: the device as a whole, this process's allocator, the graph
+    pool, and the rest (CUDA context, allocator cache, untagged tensors, other processes)."""
+    if _runner(scheduler).device != "cuda":
+        return None
+    free, total = torch.cuda.mem_get_info()
+    used = total - free
+    return {
+        "device_total_bytes": total,
+        "device_used_bytes": used,  # every process on this GPU
+        "allocator_reserved_bytes": torch.cuda.memory_reserved(),  # tagged memory counts even while released
+        "allocator_allocated_bytes": torch.cuda.memory_allocated(),
+        "cuda_graph_pool_bytes": _graph_pool_bytes(scheduler),
+        "other_bytes": max(0, used - resident_bytes),  # device used beyond the resident tags
     }
 
 
@@ -287,6 +337,8 @@ def _reply(scheduler, output_cls, verb: str, changed=(), error: str = "", messag
         message = f"{verb}d {list(changed)}" if changed else f"nothing to {verb}"
         if not saver_on:
             message += " (the server runs without --enable-memory-saver: no memory was freed or mapped)"
+        elif CUDA_GRAPH in changed and not _graphs_captured(scheduler):
+            message += " (no CUDA graphs are captured here: the cuda_graph tag holds no memory)"
         elif not ledger.weights_current and WEIGHTS in changed and verb == "resume":
             message += (
                 "; the weights hold no data until you push them (update_weights_from_tensor/_disk/"
@@ -343,6 +395,14 @@ def _release_now(scheduler, todo: List[str]):
                 adapter.pause(WEIGHTS)
             ledger.released.add(WEIGHTS)
             done.append(WEIGHTS)
+        if CUDA_GRAPH in todo:
+            if saver_on and _graphs_captured(scheduler):
+                _synchronize()
+                adapter.pause(CUDA_GRAPH)
+            ledger.released.add(CUDA_GRAPH)
+            done.append(CUDA_GRAPH)
+        if saver_on and done:
+            _hand_back_cached_blocks(scheduler)
     except Exception as e:  # a failure must not take the scheduler down with it
         logger.exception("release_memory_occupation failed")
         failure = f"release of {todo} failed on TP rank {scheduler.tp_rank} after {done}: {e!r}"
@@ -401,7 +461,11 @@ def resume_memory_occupation(scheduler, recv_req):
         return _resume_reply(scheduler, error="invalid_request", message=str(e))
     if ledger.pending is not None:
         return _resume_reply(scheduler, error="busy", message=f"a release of {ledger.pending.tags} is still waiting; resume after it answers")
-    todo = [t for t in tags if t in ledger.released]  # normalize_tags gives weights first
+    todo = [t for t in tags if t in ledger.released]  # normalize_tags gives the resume order
+    if KV_CACHE in todo and CUDA_GRAPH in ledger.released and CUDA_GRAPH not in todo:
+        # Trainer code written for two tags resumes kv_cache last: the graphs, needed to decode
+        # and useless without the KV cache, come back with it.
+        todo.insert(0, CUDA_GRAPH)
 
     adapter = scheduler.memory_saver_adapter
     saver_on = bool(adapter.enabled)
@@ -413,6 +477,11 @@ def resume_memory_occupation(scheduler, recv_req):
         )
     done: List[str] = []
     try:
+        if CUDA_GRAPH in todo:
+            if saver_on and _graphs_captured(scheduler):
+                adapter.resume(CUDA_GRAPH)
+            ledger.released.discard(CUDA_GRAPH)
+            done.append(CUDA_GRAPH)
         if WEIGHTS in todo:
             if saver_on:
                 adapter.resume(WEIGHTS)
@@ -487,7 +556,7 @@ def get_memory_occupation(scheduler, recv_req):
         tag_bytes = _tag_bytes(scheduler)
     except Exception:  # the status must not take the scheduler down, nor skip the gather below
         logger.exception("get_memory_occupation could not count the tags' bytes")
-        tag_bytes = {tag: None for tag in (WEIGHTS, KV_CACHE)}
+        tag_bytes = {tag: None for tag in (CUDA_GRAPH, WEIGHTS, KV_CACHE)}
     mine = {
         "tp_rank": scheduler.tp_rank,
         "tags": {
@@ -499,6 +568,12 @@ def get_memory_occupation(scheduler, recv_req):
         "release_waiting": ledger.pending.tags if ledger.pending else None,
         "memory_saver_enabled": bool(scheduler.memory_saver_adapter.enabled),
     }
+    try:
+        resident = sum(n or 0 for tag, n in tag_bytes.items() if tag not in ledger.released)
+        mine["device"] = _device_memory(scheduler, resident)
+    except Exception:
+        logger.exception("get_memory_occupation could not read the device's memory")
+        mine["device"] = None
     ranks = [mine]
     if scheduler.tp_size > 1:
         ranks = [None] * scheduler.tp_size

@@ -10,9 +10,11 @@ from typing import Any, List
 
 WEIGHTS = "weights"
 KV_CACHE = "kv_cache"
+CUDA_GRAPH = "cuda_graph"  # the CUDA graphs' memory pool (upstream: GPU_MEMORY_TYPE_CUDA_GRAPH, 0.4.9 on)
 
-# Resume order matters: the weights come back (and can be updated) before the KV cache returns.
-ALL_TAGS = (WEIGHTS, KV_CACHE)
+# Resume order matters, as upstream's: the graphs, then the weights (which can then be updated),
+# then the KV cache. Releases go the other way.
+ALL_TAGS = (CUDA_GRAPH, WEIGHTS, KV_CACHE)
 
 
 # How a release treats requests that are running when it arrives (see scheduler.py).

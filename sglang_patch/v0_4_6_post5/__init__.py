@@ -7,6 +7,7 @@ docs/patches.md explains every patch: why, how, upstream PR, removal plan.
 
 from sglang_patch.versions import release_for
 from sglang_patch.v0_4_6_post5.constants import ConstantsPatch
+from sglang_patch.v0_4_6_post5.cuda_graph_region import CudaGraphRegionPatch
 from sglang_patch.v0_4_6_post5.engine import EnginePatch
 from sglang_patch.v0_4_6_post5.http_routes import HTTPRoutesPatch
 from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
@@ -25,6 +26,7 @@ PATCHES = (
     ServerArgsPatch(),
     WeightsRegionPatch(),
     KVCacheRegionPatch(),
+    CudaGraphRegionPatch(),
     IOStructsPatch(),
     SchedulerPatch(),
     TokenizerManagerPatch(),

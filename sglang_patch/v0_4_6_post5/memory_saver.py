@@ -75,6 +75,11 @@ class TaggedMemorySaverAdapter:
     def resume(self, tag: Optional[str] = None) -> None:
         _singleton().resume(tag)
 
+    def cuda_graph(self, cuda_graph, pool=None, stream=None, capture_error_mode="global", tag: Optional[str] = None):
+        """``torch.cuda.graph(...)`` whose pool allocations are made under ``tag`` (preload mode)."""
+        return _singleton().cuda_graph(cuda_graph=cuda_graph, pool=pool, stream=stream,
+                                       capture_error_mode=capture_error_mode, tag=tag)
+
 
 class MemorySaverPatch(Patch):
     name = "memory_saver"

@@ -33,7 +33,7 @@ class SchedulerPatch(Patch):
     targets = (INIT, RELEASE, RESUME, INPUTS, PREFILL, *UPDATES, STATUS)
     adds = (STATUS,)
     process = "scheduler"
-    requires = ("io_structs", "server_args", "weights_region", "kv_cache_region")
+    requires = ("io_structs", "server_args", "weights_region", "kv_cache_region", "cuda_graph_region")
     summary = (
         "Scheduler releases/resumes by tag: ledger, wait/abort/reject for running requests, gated admission, "
         "resume pre-check, weights backup, status, no weight update into released weights"

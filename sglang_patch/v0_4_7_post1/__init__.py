@@ -13,6 +13,7 @@ same patch classes serve. What 0.4.7.post1 adds:
 
 from sglang_patch.versions import release_for
 from sglang_patch.v0_4_6_post5.constants import ConstantsPatch
+from sglang_patch.v0_4_6_post5.cuda_graph_region import CudaGraphRegionPatch
 from sglang_patch.v0_4_6_post5.engine import EnginePatch
 from sglang_patch.v0_4_6_post5.http_routes import HTTPRoutesPatch
 from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
@@ -30,6 +31,7 @@ PATCHES = (
     ServerArgsPatch(),
     WeightsRegionPatch(),
     KVCacheRegionPatch(),
+    CudaGraphRegionPatch(),
     IOStructsPatch(),
     SchedulerPatch(),
     TokenizerManagerPatch(),
