@@ -55,10 +55,12 @@ class ServerProcess:
         api_key: Optional[str] = None,
         client_timeout: float = 120,
         echo_command: bool = False,
+        module: str = "server_ext.launch",
     ):
         """``client_timeout``: seconds ``.client`` waits for an answer; ``echo_command``: write
-        ``$ <command line>`` into the log before each start, so a log says what made it."""
-        self._launch = [python, "-m", "server_ext.launch", *args, "--host", "127.0.0.1"]
+        ``$ <command line>`` into the log before each start, so a log says what made it;
+        ``module``: what to run (``sglang.launch_server`` for stock SGLang, to compare)."""
+        self._launch = [python, "-m", module, *args, "--host", "127.0.0.1"]
         self._port_fixed = port is not None
         self._api_key = api_key
         self._client_timeout = client_timeout

@@ -83,15 +83,53 @@ def test_release_weights_frees_the_weight_bytes_and_keeps_kv(big):
     assert used_bytes() > big.kv_bytes  # the KV cache stays
 
 
+def graph_pool_bytes(big) -> int:
+    return big.client.status()["ranks"][0]["tags"]["cuda_graph"]["bytes"]
+
+
 def test_staged_resume_brings_back_one_tag_at_a_time(big):
+    graphs = graph_pool_bytes(big)
     big.client.release()
     floor = used_bytes()
-    print(f"all released: {floor / GIB:.2f} GiB used")
-    assert close(big.resident - floor, big.kv_bytes + big.weight_bytes)
+    print(f"all released: {floor / GIB:.2f} GiB used (graph pool {graphs / GIB:.2f} GiB)")
+    assert close(big.resident - floor, big.kv_bytes + big.weight_bytes + graphs)
     big.client.resume(["weights"])
     assert close(used_bytes() - floor, big.weight_bytes)
-    big.client.resume(["kv_cache"])
+    big.client.resume(["kv_cache"])  # the graphs come back with the KV cache
     assert close(used_bytes(), big.resident)
+
+
+def test_cuda_graph_tag_frees_the_pool_and_the_graphs_replay_the_same(big):
+    """The graph pool is under its tag: released it leaves the device; resumed, the same graphs
+    replay with the same greedy output, as fast as before."""
+    import time
+
+    status = big.client.status()["ranks"][0]
+    graphs = status["tags"]["cuda_graph"]["bytes"]
+    assert graphs > 0 and status["device"]["cuda_graph_pool_bytes"] == graphs, status
+
+    def greedy_and_speed():
+        text = big.client.generate("The quick brown fox", max_new_tokens=64, ignore_eos=True)["text"]
+        started = time.monotonic()
+        big.client.generate("Decode speed", max_new_tokens=512, ignore_eos=True)
+        return text, 512 / (time.monotonic() - started)
+
+    greedy_and_speed()  # warm
+    before, speed_before = greedy_and_speed()
+    used = used_bytes()
+    big.client.release(["cuda_graph"])
+    freed = used - used_bytes()
+    print(f"cuda_graph: pool {graphs / GIB:.3f} GiB, freed {freed / GIB:.3f} GiB")
+    assert freed >= graphs - 64 * 2**20
+    for _ in range(10):
+        big.client.resume(["cuda_graph"])
+        big.client.release(["cuda_graph"])
+    big.client.resume(["cuda_graph"])
+    after, speed_after = greedy_and_speed()
+    print(f"decode {speed_before:.1f} tok/s before, {speed_after:.1f} tok/s after 10 cycles "
+          f"({speed_after / speed_before * 100:.1f}%)")
+    assert after == before
+    assert speed_after >= 0.95 * speed_before
 
 
 def test_cuda_graphs_still_replay_after_resume(big):
