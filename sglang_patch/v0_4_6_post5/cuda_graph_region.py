@@ -31,6 +31,9 @@ def graphs_under_tag(adapter, tag: str):
     stock_graph = torch.cuda.graph
 
     def tagged_graph(cuda_graph, pool=None, stream=None, capture_error_mode="global"):
+        # One capture per call, and torch_memory_saver's capture looks torch.cuda.graph up itself:
+        # it must find torch's own.
+        torch.cuda.graph = stock_graph
         return adapter.cuda_graph(cuda_graph, pool=pool, stream=stream, capture_error_mode=capture_error_mode, tag=tag)
 
     torch.cuda.graph = tagged_graph
