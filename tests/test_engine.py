@@ -25,9 +25,9 @@ def scenario(tiny_model, tmp_path_factory):
 
 def test_engine_releases_and_resumes_by_tag(scenario):
     assert scenario["release_kv"]["released_tags"] == ["kv_cache"]
-    assert scenario["release_weights"]["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
-    assert scenario["release_again"]["changed_tags"] == []
-    assert scenario["resume_weights"]["released_tags"] == ["kv_cache"]
+    assert scenario["release_weights"]["released_tags"] == ["kv_cache", "weights"]
+    assert scenario["release_again"]["changed_tags"] == ["cuda_graph"]  # all: the one tag still resident
+    assert scenario["resume_weights"]["released_tags"] == ["cuda_graph", "kv_cache"]
     assert scenario["resume_kv"]["released_tags"] == []
 
 
@@ -52,7 +52,7 @@ def test_engine_refuses_generation_on_stale_weights(scenario):
 
 def test_engine_status_after_the_staged_update(scenario):
     status = scenario["status_before_kv"]
-    assert status["released_tags"] == ["kv_cache"]
+    assert status["released_tags"] == ["cuda_graph", "kv_cache"]
     assert status["weights_current"] is True  # the update made them current again
     assert len(status["ranks"]) == 1
 
