@@ -81,6 +81,8 @@ class ServerProcess:
         self._probe = SGLangClient(self.url, timeout=_PROBE_TIMEOUT_S, api_key=self._api_key)
 
     def start(self, timeout: float = 300.0) -> "ServerProcess":
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"this server already runs (pid {self.proc.pid}); stop() it before starting it again")
         for _ in range(_START_ATTEMPTS):
             if self._start_once(timeout):
                 return self
@@ -150,6 +152,9 @@ class ServerProcess:
         self.proc = None
 
     def __enter__(self) -> "ServerProcess":
+        """Starts the server unless it already runs (``with ServerProcess(...).start():`` works too)."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         return self.start()
 
     def __exit__(self, *exc) -> None:
