@@ -11,36 +11,14 @@ same patch classes serve. What 0.4.7.post1 adds:
   that was deferred can answer up to ~1 s later; nothing else changes.
 """
 
+from sglang_patch import v0_4_6_post5
 from sglang_patch.versions import release_for
-from sglang_patch.v0_4_6_post5.constants import ConstantsPatch
-from sglang_patch.v0_4_6_post5.cuda_graph_region import CudaGraphRegionPatch
-from sglang_patch.v0_4_6_post5.engine import EnginePatch
-from sglang_patch.v0_4_6_post5.http_routes import HTTPRoutesPatch
-from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
-from sglang_patch.v0_4_6_post5.memory_saver import MemorySaverPatch
-from sglang_patch.v0_4_6_post5.scheduler import SchedulerPatch
-from sglang_patch.v0_4_6_post5.server_args import ServerArgsPatch
-from sglang_patch.v0_4_6_post5.startup_watch import StartupWatchPatch
-from sglang_patch.v0_4_6_post5.subprocess_entry import SubprocessEntryPatch
-from sglang_patch.v0_4_6_post5.tokenizer_manager import TokenizerManagerPatch
-from sglang_patch.v0_4_6_post5.weights_region import WeightsRegionPatch
 from sglang_patch.v0_4_7_post1.kv_cache_region import KVCacheRegionPatch
 
-PATCHES = (
-    MemorySaverPatch(),
-    ServerArgsPatch(),
-    WeightsRegionPatch(),
-    KVCacheRegionPatch(),
-    CudaGraphRegionPatch(),
-    IOStructsPatch(),
-    SchedulerPatch(),
-    TokenizerManagerPatch(),
-    HTTPRoutesPatch(),
-    EnginePatch(),
-    StartupWatchPatch(),
-    ConstantsPatch(),
-    SubprocessEntryPatch(),
-)
+# 0.4.6.post5's patches in the same order (fresh objects: each carries its release's spec), with
+# this release's kv_cache_region in place of that one.
+_OWN = {"kv_cache_region": KVCacheRegionPatch}
+PATCHES = tuple(_OWN.get(p.name, type(p))() for p in v0_4_6_post5.PATCHES)
 
 SPEC = release_for("0.4.7.post1").spec
 for _patch in PATCHES:
