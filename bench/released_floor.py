@@ -70,6 +70,9 @@ def measure(kind: str, model_dir: str, fraction: float, out_dir: str, baseline: 
                            echo_command=True, client_timeout=300)
     server.start(timeout=600)
     try:
+        # Stock pauses under a running request and dies ("Pointer argument cannot be accessed from
+        # Triton"): let SGLang's own warm-up request finish first.
+        time.sleep(10)
         resident = device_used_bytes() - baseline
         started = time.monotonic()
         r = requests.post(server.url + "/release_memory_occupation", json={}, timeout=300)
@@ -77,10 +80,12 @@ def measure(kind: str, model_dir: str, fraction: float, out_dir: str, baseline: 
         r.raise_for_status()
         time.sleep(2)
         released = device_used_bytes() - baseline
+        alive = server.alive()  # a dead server's floor is 0: the figure would mean nothing
         status = server.client.status() if kind == "package" else None
     finally:
         server.stop()
-    return {"resident_gib": resident / GIB, "released_floor_gib": released / GIB, "release_s": release_s,
+    return {"resident_gib": resident / GIB, "released_floor_gib": released / GIB if alive else None,
+            "alive_after_release": alive, "release_s": release_s,
             "reply": r.json(), "status_rank0": status["ranks"][0] if status else None}
 
 
