@@ -103,7 +103,8 @@ def main() -> None:
         settle(baseline)
         result[kind] = measure(kind, model_dir, args.mem_fraction, args.out, baseline)
         print(kind, json.dumps({k: v for k, v in result[kind].items() if k.endswith("gib")}), flush=True)
-    result["package_floor_above_bare_context_gib"] = result["package"]["released_floor_gib"] - result["bare_cuda_context_gib"]
+    floor = result["package"]["released_floor_gib"]
+    result["package_floor_above_bare_context_gib"] = None if floor is None else floor - result["bare_cuda_context_gib"]
     with open(os.path.join(args.out, "released_floor.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
