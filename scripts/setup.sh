@@ -21,7 +21,7 @@ if ! command -v patch >/dev/null 2>&1; then
     fi
 fi
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then KIND=sglang; else KIND=cpu; fi
-EXTRA="$KIND-$(echo "$VERSION" | sed 's/[^a-z0-9]\+/-/g')"
+EXTRA="$KIND-$(bash scripts/sglang-version.sh --extra-suffix)"
 STAMP="$VENV/.installed-$EXTRA-$(sha256sum pyproject.toml | cut -c1-12)"
 if [ ! -f "$STAMP" ]; then
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"

@@ -81,7 +81,7 @@ class ServerProcess:
         self._probe = SGLangClient(self.url, timeout=_PROBE_TIMEOUT_S, api_key=self._api_key)
 
     def start(self, timeout: float = 300.0) -> "ServerProcess":
-        if self.proc is not None and self.proc.poll() is None:
+        if ServerProcess.alive(self):  # the process itself (a subclass's alive() may ask more)
             raise RuntimeError(f"this server already runs (pid {self.proc.pid}); stop() it before starting it again")
         for _ in range(_START_ATTEMPTS):
             if self._start_once(timeout):
@@ -153,7 +153,7 @@ class ServerProcess:
 
     def __enter__(self) -> "ServerProcess":
         """Starts the server unless it already runs (``with ServerProcess(...).start():`` works too)."""
-        if self.proc is not None and self.proc.poll() is None:
+        if ServerProcess.alive(self):
             return self
         return self.start()
 

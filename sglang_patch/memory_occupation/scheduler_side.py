@@ -279,7 +279,7 @@ def _hand_back_cached_blocks(scheduler) -> None:
     torch.cuda.ipc_collect()
 
 
-def _device_memory(scheduler, resident_bytes: int) -> Optional[dict]:
+def _device_memory(scheduler, resident_bytes: int, graph_pool_bytes: Optional[int]) -> Optional[dict]:
     """Where this rank's GPU memory is: the device as a whole, this process's allocator, the graph
     pool, and the rest (CUDA context, allocator cache, untagged tensors, other processes)."""
     if _runner(scheduler).device != "cuda":
@@ -291,7 +291,7 @@ def _device_memory(scheduler, resident_bytes: int) -> Optional[dict]:
         "device_used_bytes": used,  # every process on this GPU
         "allocator_reserved_bytes": torch.cuda.memory_reserved(),  # tagged memory counts even while released
         "allocator_allocated_bytes": torch.cuda.memory_allocated(),
-        "cuda_graph_pool_bytes": _graph_pool_bytes(scheduler),
+        "cuda_graph_pool_bytes": graph_pool_bytes,
         "other_bytes": max(0, used - resident_bytes),  # device used beyond the resident tags
     }
 
@@ -570,7 +570,7 @@ def get_memory_occupation(scheduler, recv_req):
     }
     try:
         resident = sum(n or 0 for tag, n in tag_bytes.items() if tag not in ledger.released)
-        mine["device"] = _device_memory(scheduler, resident)
+        mine["device"] = _device_memory(scheduler, resident, tag_bytes[CUDA_GRAPH])
     except Exception:
         logger.exception("get_memory_occupation could not read the device's memory")
         mine["device"] = None

@@ -101,17 +101,20 @@ class WatchedMultiprocessing:
 
     def Process(self, *args, **kwargs):  # noqa: N802 - multiprocessing's name
         process = multiprocessing.Process(*args, **kwargs)
-        launch = _launch
-        if launch is not None and launch.active:
-            launch.processes.append(process)
+        _note("processes", process)
         return process
 
     def Pipe(self, duplex: bool = True):  # noqa: N802 - multiprocessing's name
         reader, writer = multiprocessing.Pipe(duplex)
-        launch = _launch
-        if launch is not None and launch.active:
-            launch.status_pipes.append(writer)
+        _note("status_pipes", writer)
         return reader, writer
+
+
+def _note(what: str, made) -> None:
+    """Add ``made`` to the launch in progress's list ``what`` (outside a launch: nothing to watch)."""
+    launch = _launch
+    if launch is not None and launch.active:
+        getattr(launch, what).append(made)
 
 
 class StartupError(RuntimeError):
