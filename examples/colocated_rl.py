@@ -167,6 +167,17 @@ def free_device(device: str) -> None:
         torch.cuda.empty_cache()
 
 
+class Lap:
+    """Records the seconds since the previous lap under each name given."""
+
+    def __init__(self, seconds: dict):
+        self.seconds, self.last = seconds, time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name], self.last = now - self.last, now
+
+
 def greedy_ids(client, prompts, counts: dict, max_new_tokens: int = 16) -> list:
     return [rollout(client, [p], max_new_tokens, counts, temperature=0.0)[0] for p in prompts]  # one at a time
 
@@ -177,11 +188,15 @@ def reinforce_step(policy, opt, samples, rewards, device: str) -> float:
     policy.to(device)
     move_optimizer(opt, device)
     advantages, total = (rewards - rewards.mean()).tolist(), 0.0
+    groups = {}  # samples of the same prompt and completion lengths go through the model as one batch
     for (p_ids, o_ids), adv in zip(samples, advantages):
-        ids = torch.tensor([p_ids + o_ids], device=device)
-        logprobs = torch.log_softmax(policy(ids).logits[0, :-1].float(), dim=-1)
-        sampled = logprobs[len(p_ids) - 1:].gather(1, ids[0, len(p_ids):, None])
-        loss = -adv * sampled.sum() / len(samples)
+        groups.setdefault((len(p_ids), len(o_ids)), []).append((p_ids + o_ids, adv))
+    for (n_prompt, _), group in groups.items():
+        ids = torch.tensor([seq for seq, _ in group], device=device)
+        adv = torch.tensor([a for _, a in group], device=device)
+        logprobs = torch.log_softmax(policy(ids).logits[:, :-1].float(), dim=-1)
+        sampled = logprobs[:, n_prompt - 1:].gather(2, ids[:, n_prompt:, None]).squeeze(2)
+        loss = -(adv * sampled.sum(dim=1)).sum() / len(samples)
         loss.backward()
         total += loss.item()
     opt.step()
@@ -237,24 +252,28 @@ def main(argv=None) -> int:
 
             # 2. Release everything the server holds (all tags): the device is the trainer's now.
             mem.reset()
+            lap = Lap(seconds)
             states = {"after_release": client.release()["released_tags"]}
             memory = {"after_release": mem.used()}
-            t1 = time.monotonic()
+            lap("release")
             loss = reinforce_step(policy, opt, samples, rewards, args.device)
-            seconds["train"], t1 = time.monotonic() - t1, time.monotonic()
+            lap("train")
 
             # 3. Staged resume: the server's weights come back while the trainer still holds its copy...
             states["after_resume_weights"] = client.resume(["weights"])["released_tags"]
             memory["after_resume_weights"] = mem.used()
+            lap("resume_weights")
             push_weights(client, policy, args.device, model_dir, os.path.join(work, "ckpt"))
             states["weights_current_after_push"] = client.status()["weights_current"]
-            seconds["resume_weights_and_push"] = time.monotonic() - t1
+            lap("push")
             # ... the trainer frees its device copy; only then the KV cache (and any other tag) comes back.
             policy.to("cpu")
             free_device(args.device)
+            lap("trainer_off")
             states["resumed_last"] = client.status()["released_tags"]
             states["after_resume_all"] = client.resume(states["resumed_last"])["released_tags"] if states["resumed_last"] else []
             memory["after_resume_all"] = mem.used()
+            lap("resume_rest")
             memory["peak"] = max(mem.peak, *memory.values())  # the sampler may have missed the last reading
 
             status = client.status()
