@@ -75,10 +75,10 @@ def main(argv=None) -> None:
         before = c.generate(prompt, max_new_tokens=12)["text"]
         step(f"1. generate: {before!r}")
         step("2. release all (rollout done, trainer's turn)", c.release())
-        step("3. resume ['weights'] (KV cache stays released)", c.resume(["weights"]))
+        step("3. resume ['weights'] (KV cache and CUDA graphs stay released)", c.resume(["weights"]))
         reply = c.update_weights_from_disk(model)
         step(f"4. update_weights_from_disk: {reply['message']}")
-        step("5. resume ['kv_cache'] (trainer copy is freed)", c.resume(["kv_cache"]))
+        step("5. resume ['kv_cache'] (trainer copy is freed; the graphs come back with it)", c.resume(["kv_cache"]))
         after = c.generate(prompt, max_new_tokens=12)["text"]
         step(f"6. generate: {after!r}")
         try:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh) and run the tests. On a machine without a GPU the end-to-end tests run
 # the real SGLang server on the CPU with the torch_memory_saver stand-in; tests/gpu skips itself.
-# SGLANG_VERSION=<release> runs them against another supported release (its own venv).
+# SGLANG_VERSION=<release> runs them against another supported release (its own venv). The
+# examples' end-to-end runs have their own step (scripts/test-examples.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(bash scripts/setup.sh)
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not example" "$@"

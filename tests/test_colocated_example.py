@@ -11,7 +11,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import DEVICE, REPO
+
+pytestmark = pytest.mark.example  # CI's examples step (scripts/test-examples.sh), not scripts/test.sh
 
 STEPS = 3
 
