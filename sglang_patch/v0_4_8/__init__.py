@@ -5,7 +5,7 @@ tagging patches (memory_saver, weights_region, kv_cache_region, constants) are n
 SGLang's own tags are kept. What native lacks is added by the same patch classes as 0.4.6.post5:
 the ledger, release modes, the 503 gate, the stale-weights guard, the 507 pre-check, the status
 route, TP agreement and 4xx validation (scheduler, tokenizer_manager, http_routes, engine,
-io_structs, server_args), the start-up watch, and the cuda_graph tag (native has it from 0.4.9).
+io_structs, server_args), the start-up watch, and the cuda_graph tag (0.4.8 to 0.4.10 have none).
 WORK IN PROGRESS (issue 10).
 """
 
