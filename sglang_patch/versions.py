@@ -47,6 +47,12 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=False,
         stack=("torch==2.7.1", "transformers==4.52.3", "torch_memory_saver>=0.0.8"),
     ),
+    Release(
+        version="0.4.8",
+        patch_set="sglang_patch.v0_4_8",
+        native_tags=True,
+        stack=("torch==2.7.1", "transformers==4.52.3", "torch_memory_saver>=0.0.8"),
+    ),
 )
 
 

@@ -53,6 +53,10 @@ def check(patch):
     }
 
 
+def names():
+    return [p.name for p in sglang_patch.patches()]
+
+
 def fresh(patch):
     """A new object of the same patch, as a second caller would make."""
     other = type(patch)()
@@ -74,21 +78,25 @@ def second_callers():
         fresh(p).apply()
     sglang_patch.apply()  # and the module function again
     out["fresh_objects_and_module_twice_noop"] = all(all_targets()[k] is v for k, v in once.items())
-    load_model = "sglang.srt.model_executor.model_runner.ModelRunner.load_model"
-    out["wrapper_wraps_the_original"] = _raw_attr(*resolve(load_model)).__wrapped__ is pristine[("weights_region", load_model)]
-    fresh(sglang_patch.get("weights_region")).revert()  # a fresh object reverts what another applied
-    out["fresh_object_reverts"] = _raw_attr(*resolve(load_model)) is pristine[("weights_region", load_model)]
+    # The probe: a patch with a callable first target and a requirement (weights_region, or
+    # engine in a release whose tags are native and has no weights_region).
+    probe = sglang_patch.get("weights_region" if "weights_region" in names() else "engine")
+    target, requirement = probe.targets[0], probe.requires[0]
+    out["probe"] = {"name": probe.name, "target": target, "requirement": requirement}
+    original = pristine[(probe.name, target)]
+    out["wrapper_wraps_the_original"] = _raw_attr(*resolve(target)).__wrapped__ is original
+    fresh(probe).revert()  # a fresh object reverts what another applied
+    out["fresh_object_reverts"] = _raw_attr(*resolve(target)) is original
     sglang_patch.revert()
     out["revert_exact"] = all(all_targets()[k] is v for k, v in pristine.items())
     sglang_patch.apply()
     sglang_patch.apply()
-    out["reapply_after_revert_wraps_once"] = (
-        _raw_attr(*resolve(load_model)).__wrapped__ is pristine[("weights_region", load_model)])
+    out["reapply_after_revert_wraps_once"] = _raw_attr(*resolve(target)).__wrapped__ is original
     sglang_patch.revert()
 
-    sglang_patch.apply(["weights_region"])
+    sglang_patch.apply([probe.name])
     out["requirements_pulled_in"] = sglang_patch.applied_names()
-    sglang_patch.revert(["memory_saver"])
+    sglang_patch.revert([requirement])
     out["dependents_reverted"] = sglang_patch.applied_names()
     try:
         fresh(sglang_patch.get("scheduler")).apply()
@@ -97,14 +105,14 @@ def second_callers():
         out["direct_apply_without_requirements"] = str(e)
     out["after_refusal"] = sglang_patch.applied_names()
 
-    class Incomplete(type(sglang_patch.get("weights_region"))):
+    class Incomplete(type(probe)):
         def replacements(self):
             return {}
 
     try:
         incomplete = Incomplete()
-        incomplete.sglang_spec = sglang_patch.get("weights_region").sglang_spec
-        sglang_patch.apply(["memory_saver"])
+        incomplete.sglang_spec = probe.sglang_spec
+        sglang_patch.apply(list(probe.requires))
         incomplete.apply()
         out["coverage_check"] = "applied"
     except RuntimeError as e:

@@ -19,6 +19,10 @@ from sglang_patch_dev import series
 # Where the source-patched SGLang is built; scripts/test-source-form.sh uses the same tree.
 SOURCE_TREE = f"build/sglang-source-patched/{series.SGLANG_VERSION}"
 
+pytestmark = pytest.mark.skipif(not series.DEFAULT_PATCHES_DIR.is_dir(),
+                                reason=f"no source series for sglang {series.SGLANG_VERSION} yet (patches/{series.SGLANG_VERSION}/)")
+
+
 @pytest.fixture(scope="module")
 def source_tree() -> Path:
     """Pristine SGLang + patches/<version>/series, rebuilt only when the series changed."""

@@ -34,7 +34,13 @@ def graphs_under_tag(adapter, tag: str):
         # One capture per call, and torch_memory_saver's capture looks torch.cuda.graph up itself:
         # it must find torch's own.
         torch.cuda.graph = stock_graph
-        return adapter.cuda_graph(cuda_graph, pool=pool, stream=stream, capture_error_mode=capture_error_mode, tag=tag)
+        capture = getattr(adapter, "cuda_graph", None)
+        if capture is None:  # SGLang's own adapter (native tags, before 0.4.9): the singleton's
+            from torch_memory_saver import torch_memory_saver
+
+            return torch_memory_saver.cuda_graph(cuda_graph=cuda_graph, pool=pool, stream=stream,
+                                                 capture_error_mode=capture_error_mode, tag=tag)
+        return capture(cuda_graph, pool=pool, stream=stream, capture_error_mode=capture_error_mode, tag=tag)
 
     torch.cuda.graph = tagged_graph
     try:

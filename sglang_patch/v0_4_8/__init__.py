@@ -1,0 +1,33 @@
+"""The patch set for SGLang 0.4.8 (native tags, sgl-project/sglang#7099): the safety layer only.
+
+0.4.8 allocates and pauses by tag itself (weights, kv_cache; ``sglang.srt.constants``), so the
+tagging patches (memory_saver, weights_region, kv_cache_region, constants) are not in this set:
+SGLang's own tags are kept. What native lacks is added by the same patch classes as 0.4.6.post5:
+the ledger, release modes, the 503 gate, the stale-weights guard, the 507 pre-check, the status
+route, TP agreement and 4xx validation (scheduler, tokenizer_manager, http_routes, engine,
+io_structs, server_args), the start-up watch, and the cuda_graph tag (0.4.8 to 0.4.10 have none).
+WORK IN PROGRESS (issue 10).
+"""
+
+from sglang_patch import v0_4_6_post5
+from sglang_patch.versions import release_for
+from sglang_patch.v0_4_6_post5.cuda_graph_region import CudaGraphRegionPatch
+from sglang_patch.v0_4_6_post5.scheduler import SchedulerPatch
+
+NATIVE = {"memory_saver", "weights_region", "kv_cache_region", "constants"}
+
+
+class NativeSchedulerPatch(SchedulerPatch):
+    requires = ("io_structs", "server_args", "cuda_graph_region")
+
+
+class NativeCudaGraphRegionPatch(CudaGraphRegionPatch):
+    requires = ()
+
+
+_OWN = {"scheduler": NativeSchedulerPatch, "cuda_graph_region": NativeCudaGraphRegionPatch}
+PATCHES = tuple(_OWN.get(p.name, type(p))() for p in v0_4_6_post5.PATCHES if p.name not in NATIVE)
+
+SPEC = release_for("0.4.8").spec
+for _patch in PATCHES:
+    _patch.sglang_spec = SPEC
