@@ -78,6 +78,14 @@ def _raw_attr(owner: Any, attr: str) -> Any:
     return getattr(owner, attr, _MISSING)
 
 
+def _inherited(cls: type, attr: str) -> Any:
+    """The entry ``cls`` inherits for ``attr`` (from its bases, as stored), else _MISSING."""
+    for base in cls.__mro__[1:]:
+        if attr in base.__dict__:
+            return base.__dict__[attr]
+    return _MISSING
+
+
 def marker(value: Any) -> Optional[str]:
     """The name of the patch a value was made by (its ``__sglang_patch__``), or None."""
     return getattr(getattr(value, "__func__", value), "__sglang_patch__", None)
@@ -172,10 +180,15 @@ class Patch:
         return all(patched_by(*resolve(t)) == self.name for t in self.targets)
 
     def original(self, dotted: str) -> Any:
-        """The object a target held before any patch (the live one when not patched)."""
+        """The object a target held before any patch (the live one when not patched). For a class
+        without an entry of its own, what it inherits: a patch then shadows the base class's, and
+        revert deletes the entry again (SGLang 0.4.10 moved Scheduler methods into a mixin)."""
         owner, attr = resolve(dotted)
         saved = _SAVED.get((id(owner), attr))
-        return saved[1] if saved is not None else _raw_attr(owner, attr)
+        found = saved[1] if saved is not None else _raw_attr(owner, attr)
+        if found is _MISSING and isinstance(owner, type):
+            found = _inherited(owner, attr)
+        return found
 
     def apply(self) -> None:
         """Replace every target; a no-op for targets this patch has already replaced."""

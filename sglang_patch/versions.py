@@ -53,6 +53,18 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=True,
         stack=("torch==2.7.1", "transformers==4.52.3", "torch_memory_saver>=0.0.8"),
     ),
+    Release(
+        version="0.4.9.post6",
+        patch_set="sglang_patch.v0_4_9_post6",
+        native_tags=True,
+        stack=("torch==2.7.1", "transformers==4.54.0", "torch_memory_saver>=0.0.8"),
+    ),
+    Release(
+        version="0.4.10.post2",
+        patch_set="sglang_patch.v0_4_10_post2",
+        native_tags=True,
+        stack=("torch==2.7.1", "transformers==4.54.1", "torch_memory_saver>=0.0.8"),
+    ),
 )
 
 

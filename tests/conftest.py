@@ -106,7 +106,20 @@ def make_server(tmp_path_factory, model_path: str, name: str, memory_saver: bool
 
 
 def start_all(*servers: ServerProcess) -> None:
-    """Start servers side by side (much of a start is waiting), raising the first failure."""
+    """Start servers side by side (much of a start is waiting), raising the first failure.
+
+    On a GPU they start one after another: each sizes its KV pool from the memory free when it
+    started, so a neighbour allocating its own pool meanwhile would leave it none (SGLang 0.4.8:
+    "Not enough memory")."""
+    if DEVICE == "cuda":
+        for started, server in enumerate(servers):
+            try:
+                server.start(timeout=300)
+            except Exception:
+                for other in servers[:started]:
+                    other.stop()
+                raise
+        return
     errors = []
 
     def start(server):

@@ -9,3 +9,13 @@ try:
             setattr(_cache, _name, lambda sub=_sub: os.path.join(os.path.expanduser("~"), ".triton", sub))
 except ImportError:
     pass
+
+# Device kit: sglang 0.4.8 asks torch._C._cpu._is_amx_tile_supported() at import (custom_op.py),
+# which torch 2.11 no longer has; the CUDA path never uses the CPU AMX backend.
+try:
+    import torch._C
+
+    if hasattr(torch._C, "_cpu") and not hasattr(torch._C._cpu, "_is_amx_tile_supported"):
+        torch._C._cpu._is_amx_tile_supported = lambda: False
+except ImportError:
+    pass

@@ -1,16 +1,28 @@
-"""CPU-only compat for running SGLang 0.4.6.post5 with ``--device cpu`` (no GPU, no vllm).
+"""CPU-only compat for running SGLang with ``--device cpu`` (no GPU, no vllm, no sgl-kernel).
 
-SGLang imports ``vllm`` at module level whenever it is not on CUDA (layers/layernorm.py:183,
-layers/activation.py:172, layers/quantization/utils.py:14, _custom_ops.py:18), and PyPI has no CPU
-build of vllm. The ``vllm`` package in this folder answers those imports with SGLang's own
-native-torch layers; every custom-op name raises if it is ever called. It is put on the path only
-for ``--device cpu`` (see ``enable``); GPU runs never see it.
+SGLang imports ``vllm`` at module level whenever it is not on CUDA (0.4.6.post5:
+layers/layernorm.py:183, layers/activation.py:172, layers/quantization/utils.py:14,
+_custom_ops.py:18), and PyPI has no CPU build of vllm. The ``vllm`` package in this folder answers
+those imports with SGLang's own native-torch layers; every custom-op name raises if it is ever
+called.
+
+From 0.4.9 SGLang also imports ``sgl_kernel`` on every device (mem_cache/memory_pool.py:
+``from sgl_kernel.kvcacheio import ...``), which has no CPU wheel, and triton 3.3 raises "0 active
+drivers" when ``@triton.autotune`` runs at import on a host without a GPU. ``sgl_kernel_standin/``
+holds a package named ``sgl_kernel`` whose every name raises if called and which gives triton a
+driver that refuses to run anything; it is put on the path only for releases that import
+``sgl_kernel`` unconditionally (``SGL_KERNEL_FROM``) and only where no real one is installed.
+
+Both are put on the path only for ``--device cpu`` (see ``enable``); GPU runs never see them.
 """
 
 import os
 import sys
 
 COMPAT_DIR = os.path.dirname(os.path.abspath(__file__))
+SGL_KERNEL_STANDIN_DIR = os.path.join(COMPAT_DIR, "sgl_kernel_standin")
+# The first SGLang release that imports sgl_kernel at module level on every device.
+SGL_KERNEL_FROM = "0.4.9"
 
 
 def wants_cpu(argv) -> bool:
@@ -31,12 +43,30 @@ def enable_without_gpu() -> None:
         enable()
 
 
+def needs_sgl_kernel_standin() -> bool:
+    """Whether the installed SGLang imports sgl_kernel on the CPU path and none is installed."""
+    import importlib.metadata
+    import importlib.util
+
+    from packaging.version import Version
+
+    try:
+        installed = Version(importlib.metadata.version("sglang"))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return installed >= Version(SGL_KERNEL_FROM) and importlib.util.find_spec("sgl_kernel") is None
+
+
 def enable() -> None:
-    """Make the CPU stand-in for vllm importable here and in every process spawned from here."""
-    if COMPAT_DIR not in sys.path:
-        sys.path.insert(0, COMPAT_DIR)
+    """Make the CPU stand-ins importable here and in every process spawned from here."""
     from server_ext.envs import prepend_pythonpath
 
-    prepend_pythonpath(os.environ, COMPAT_DIR)
+    folders = [COMPAT_DIR]
+    if needs_sgl_kernel_standin():
+        folders.append(SGL_KERNEL_STANDIN_DIR)
+    for folder in folders:
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        prepend_pythonpath(os.environ, folder)
     # _custom_ops.py otherwise reaches for sgl_kernel (absent on CPU) while torch.distributed starts.
     os.environ.setdefault("USE_VLLM_CUSTOM_ALLREDUCE", "1")

@@ -130,8 +130,16 @@ class _Watch:
         return send_holding_start
 
 
+# Liveness probes: a server that released its memory on purpose is alive. SGLang 0.4.10's /health
+# generates a token (it is /health_generate's handler), which a release refuses: it answers 200
+# with the refusal instead, so that a probe or a router does not restart or drop the server.
+# /health_generate (readiness to generate) still answers 503.
+LIVENESS_PATHS = ("/health",)
+
+
 class RefusalTo503:
-    """ASGI middleware: a request whose handling was refused generation answers 503 with the refusal."""
+    """ASGI middleware: a request whose handling was refused generation answers 503 with the refusal
+    (200 for a liveness probe, LIVENESS_PATHS)."""
 
     def __init__(self, app):
         self.app = app
@@ -157,6 +165,9 @@ class RefusalTo503:
         if watch.reply is not None and not watch.started:
             handling.cancel()
             await asyncio.gather(handling, return_exceptions=True)
-            await _json(watch.reply, REFUSED_STATUS)(scope, receive, send)
+            if scope.get("path") in LIVENESS_PATHS:
+                await _json({"status": "alive", "generation_refused": watch.reply}, 200)(scope, receive, send)
+            else:
+                await _json(watch.reply, REFUSED_STATUS)(scope, receive, send)
             return
         await handling

@@ -167,7 +167,12 @@ def sigchld_handler(signum, frame) -> None:
 
 
 def install_sigchld_handler() -> None:
-    """Put ``sigchld_handler`` in place of SGLang's (call right after SGLang installed its own)."""
+    """Put ``sigchld_handler`` in place of SGLang's (call right after SGLang installed its own).
+    Where SGLang installed none (0.4.10 and later), none is added: a handler that reaps any child
+    could take a status some other code of the process waits for; the watch then reaps the
+    children of the launch itself."""
+    if signal.getsignal(signal.SIGCHLD) in (signal.SIG_DFL, signal.SIG_IGN, None):
+        return
     signal.signal(signal.SIGCHLD, sigchld_handler)
 
 

@@ -6,7 +6,7 @@ SGLang's own tags are kept. What native lacks is added by the same patch classes
 the ledger, release modes, the 503 gate, the stale-weights guard, the 507 pre-check, the status
 route, TP agreement and 4xx validation (scheduler, tokenizer_manager, http_routes, engine,
 io_structs, server_args), the start-up watch, and the cuda_graph tag (0.4.8 to 0.4.10 have none).
-WORK IN PROGRESS (issue 10).
+The sets of 0.4.9.post6 and 0.4.10.post2 are built from this one.
 """
 
 from sglang_patch import v0_4_6_post5
