@@ -11,7 +11,9 @@ and a release of everything, the bench signals each process that holds a CUDA co
 prints, per process: the device memory used (nvidia-smi), the allocator's reserved and allocated
 bytes outside the tagged regions, and the live blocks grouped by the first SGLang (or torch)
 frame that allocated them. What the allocator does not know (the context, loaded kernels, graph
-executables) is the rest. Writes ``floor_breakdown.json`` and the raw snapshots.
+executables) is the rest. As an experiment after the snapshot (the server stops right after),
+each process then drops cuBLAS's workspaces and empties its cache: what that frees is reported.
+Writes ``floor_breakdown.json`` and the raw snapshots.
 """
 
 from __future__ import annotations
@@ -58,12 +60,19 @@ def _dump(signum, frame):
     import pickle
     out = os.environ["FLOOR_DIAG_DIR"]
     free, total = torch.cuda.mem_get_info()
+    snapshot = torch.cuda.memory._snapshot()
+    # Experiment (the server is stopped right after): how much do cuBLAS's workspaces hold?
+    torch._C._cuda_clearCublasWorkspaces()
+    torch.cuda.empty_cache()
+    after_cublas = torch.cuda.mem_get_info()[0]
     with open(os.path.join(out, "snapshot-%d.pickle" % os.getpid()), "wb") as f:
-        pickle.dump({"snapshot": torch.cuda.memory._snapshot(), "mem_get_info": (free, total)}, f)
+        pickle.dump({"snapshot": snapshot, "mem_get_info": (free, total),
+                     "freed_by_clearing_cublas_workspaces": after_cublas - free}, f)
     open(os.path.join(out, "snapshot-%d.done" % os.getpid()), "w").close()
 
 def _start():
     torch.cuda.memory._record_memory_history(max_entries=1, context="alloc", stacks="python")
+    open(os.path.join(os.environ["FLOOR_DIAG_DIR"], "cuda-%d" % os.getpid()), "w").close()
     try:
         signal.signal(signal.SIGUSR1, _dump)
     except ValueError:  # CUDA first used outside the main thread
@@ -111,6 +120,7 @@ def analyse(path: str) -> dict:
                 cached += block["size"]
     return {
         "process_device_used_mib": (total - free) / MIB,
+        "freed_by_clearing_cublas_workspaces_mib": data.get("freed_by_clearing_cublas_workspaces", 0) / MIB,
         "segments_by_pool_mib": {k: v / MIB for k, v in by_pool.items()},
         "cached_inactive_mib": cached / MIB,
         "live_blocks_mib": [{"pool": p, "where": w, "mib": round(b / MIB, 2)} for (p, w), b in live.most_common(40)],
@@ -145,18 +155,18 @@ def main() -> None:
         result["released_device_used_mib"] = device_used_mib()
         result["per_process_mib"] = {str(k): v for k, v in cuda_pids().items()}
         result["status_rank0"] = server.client.status()["ranks"][0]
+        # The processes that initialised CUDA (the hook leaves a marker; nvidia-smi may show
+        # another PID namespace's numbers).
         ours = {p.pid for p in [psutil.Process(server.proc.pid), *psutil.Process(server.proc.pid).children(recursive=True)]}
-        for pid in cuda_pids():
-            if pid in ours:
-                os.kill(pid, signal.SIGUSR1)
+        with_cuda = [pid for pid in ours if os.path.exists(os.path.join(args.out, f"cuda-{pid}"))]
+        result["processes_with_cuda"] = len(with_cuda)
+        for pid in with_cuda:
+            os.kill(pid, signal.SIGUSR1)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not all(os.path.exists(os.path.join(args.out, f"snapshot-{p}.done")) for p in cuda_pids() if p in ours):
+        while time.monotonic() < deadline and not all(os.path.exists(os.path.join(args.out, f"snapshot-{p}.done")) for p in with_cuda):
             time.sleep(0.5)
-        result["processes"] = {}
-        for pid in cuda_pids():
-            path = os.path.join(args.out, f"snapshot-{pid}.pickle")
-            if os.path.exists(path):
-                result["processes"][str(pid)] = analyse(path)
+        result["processes"] = {str(pid): analyse(os.path.join(args.out, f"snapshot-{pid}.pickle")) for pid in with_cuda
+                               if os.path.exists(os.path.join(args.out, f"snapshot-{pid}.pickle"))}
     finally:
         server.stop()
     with open(os.path.join(args.out, "floor_breakdown.json"), "w") as f:

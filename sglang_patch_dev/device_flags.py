@@ -5,7 +5,10 @@ SGLang release that breaks one) changes once. Only what the device needs is here
 measures or tests (``--enable-memory-saver``, ``--load-format dummy``, the model) stays with it.
 
 - cpu: SGLang's torch-native attention, and a small fixed KV pool (``--max-total-tokens``): on the
-  host, SGLang would otherwise size the pool from a fraction of the memory available on it.
+  host, SGLang would otherwise size the pool from a fraction of the memory available on it. From
+  0.4.7 on, ``--sleep-on-idle`` too: an idle scheduler otherwise polls its sockets in a busy loop
+  and takes a whole core from the tests and the other servers of a 2-core machine (0.4.6.post5
+  has no such flag).
 - cuda: the backends that the project's GPU runs use with the device kit's stack on the H200
   (docs/testing.md, docs/benchmarks.md): triton attention, pytorch sampling and no grammar
   backend (no caller constrains its output).
@@ -34,6 +37,8 @@ def server_flags(device: str, *, dtype: Optional[str] = None, mem_fraction: Opti
         flags = list(_FLAGS[device])
     except KeyError:
         raise ValueError(f"no server flags for device {device!r}; choose from {sorted(_FLAGS)}") from None
+    if device == "cpu" and _installed_sglang_at_least(SLEEP_ON_IDLE_FROM):
+        flags.append("--sleep-on-idle")
     if dtype is not None:
         flags += ["--dtype", dtype]
     if mem_fraction is not None:
@@ -43,9 +48,27 @@ def server_flags(device: str, *, dtype: Optional[str] = None, mem_fraction: Opti
 
 def engine_kwargs(device: str, **options) -> dict:
     """The same flags as keyword arguments of ``sglang.Engine(...)`` (``--max-total-tokens 4096``
-    -> ``max_total_tokens=4096``); ``options`` as for ``server_flags``."""
-    flags = server_flags(device, **options)
-    return {name[2:].replace("-", "_"): _number(value) for name, value in zip(flags[::2], flags[1::2])}
+    -> ``max_total_tokens=4096``, a flag without a value -> True); ``options`` as for ``server_flags``."""
+    flags, kwargs = server_flags(device, **options), {}
+    for i, name in enumerate(flags):
+        if name.startswith("--"):
+            value = flags[i + 1] if i + 1 < len(flags) and not flags[i + 1].startswith("--") else True
+            kwargs[name[2:].replace("-", "_")] = value if value is True else _number(value)
+    return kwargs
+
+
+SLEEP_ON_IDLE_FROM = "0.4.7"
+
+
+def _installed_sglang_at_least(version: str) -> bool:
+    import importlib.metadata
+
+    from packaging.version import Version
+
+    try:
+        return Version(importlib.metadata.version("sglang")) >= Version(version)
+    except importlib.metadata.PackageNotFoundError:
+        return False
 
 
 def _number(text: str):

@@ -25,6 +25,23 @@ SGL_KERNEL_STANDIN_DIR = os.path.join(COMPAT_DIR, "sgl_kernel_standin")
 SGL_KERNEL_FROM = "0.4.9"
 
 
+def missing_ops(module_name: str):
+    """A module-level ``__getattr__`` for a stand-in: every name is a function that raises
+    NotImplementedError naming it when called (the CPU path must never call one)."""
+
+    def __getattr__(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def op(*args, **kwargs):
+            raise NotImplementedError(f"{module_name}.{name} has no CPU implementation (server_ext.cpu_compat stand-in)")
+
+        op.__name__ = name
+        return op
+
+    return __getattr__
+
+
 def wants_cpu(argv) -> bool:
     """Whether a launch_server command line asks for ``--device cpu``."""
     for i, arg in enumerate(argv):

@@ -79,10 +79,15 @@ def generation_refusal(
 
 
 def refusal_abort(reply: Dict[str, Any]):
-    """The scheduler's finish reason for a queued request it refuses with ``reply``."""
+    """The scheduler's finish reason for a queued request it refuses with ``reply``.
+
+    No status code in it: ``refusal_in`` reads the err_type, and the caller's 503 comes from
+    GenerationRefusedError. From 0.4.9 SGLang's tokenizer manager handles a finish reason with
+    status code 503 itself (the queue-full abort: it deletes the request's state a second time,
+    KeyError, and raises an HTTPException), which would cut the refusal short."""
     from sglang.srt.managers.schedule_batch import FINISH_ABORT
 
-    return FINISH_ABORT(message=json.dumps(reply), status_code=HTTP_STATUS, err_type=REFUSED)
+    return FINISH_ABORT(message=json.dumps(reply), status_code=None, err_type=REFUSED)
 
 
 def refusal_in(output: Any) -> Optional[Dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any, List
 
 WEIGHTS = "weights"
 KV_CACHE = "kv_cache"
-CUDA_GRAPH = "cuda_graph"  # the CUDA graphs' memory pool (upstream: GPU_MEMORY_TYPE_CUDA_GRAPH, 0.4.9 on)
+CUDA_GRAPH = "cuda_graph"  # the CUDA graphs' memory pool (upstream: GPU_MEMORY_TYPE_CUDA_GRAPH in 0.5.x; not in 0.4.8-0.4.10)
 
 # Resume order matters, as upstream's: the graphs, then the weights (which can then be updated),
 # then the KV cache. Releases go the other way.

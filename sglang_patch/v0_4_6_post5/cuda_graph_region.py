@@ -7,7 +7,7 @@ floor measured on the H200) stays on the device while everything else is release
 memory saver on, the capture here uses torch_memory_saver's ``cuda_graph(...)`` instead — the
 same capture, with the pool's allocations made under the tag (the preload hook mode SGLang uses) —
 so ``cuda_graph`` can be released and resumed; the graphs replay from the same addresses after a
-resume. Upstream did the same in sgl-project/sglang#7873 (0.4.9 on; slime resumes ``kv_cache`` and
+resume. Upstream did the same in sgl-project/sglang#7873 (released after 0.4.10.post2; slime resumes ``kv_cache`` and
 ``cuda_graph`` together). The warm-up runs before each capture stay outside the tag: only the
 graph pool, which nothing else allocates from, is paused.
 

@@ -14,6 +14,8 @@ on a host with no GPU. ``sglang.srt.utils`` imports this package before any of t
 Put on PYTHONPATH only for ``--device cpu`` runs on a host without a GPU.
 """
 
+from server_ext.cpu_compat import missing_ops
+
 from . import _triton_cpu_driver
 
 _triton_cpu_driver.install()
@@ -21,12 +23,4 @@ _triton_cpu_driver.install()
 __version__ = "0.0.0+cpu-stand-in"
 
 
-def __getattr__(name):
-    if name.startswith("__"):
-        raise AttributeError(name)
-
-    def op(*args, **kwargs):
-        raise NotImplementedError(f"sgl_kernel.{name} has no CPU implementation (CPU stand-in for tests)")
-
-    op.__name__ = name
-    return op
+__getattr__ = missing_ops(__name__)

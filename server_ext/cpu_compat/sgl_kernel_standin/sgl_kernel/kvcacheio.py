@@ -1,12 +1,5 @@
 """NOT sgl_kernel.kvcacheio: every name exists and raises if called (see the package docstring)."""
 
+from server_ext.cpu_compat import missing_ops
 
-def __getattr__(name):
-    if name.startswith("__"):
-        raise AttributeError(name)
-
-    def op(*args, **kwargs):
-        raise NotImplementedError(f"sgl_kernel.kvcacheio.{name} has no CPU implementation (CPU stand-in for tests)")
-
-    op.__name__ = name
-    return op
+__getattr__ = missing_ops(__name__)
