@@ -6,9 +6,9 @@ where it was allocated (issue 12).
 Starts ``server_ext.launch`` (8B shape, dummy bf16 weights, ``--enable-memory-saver``, the
 device's flags) with a start-up hook in every process that uses CUDA: the allocator records the
 Python stack of each allocation from the first CUDA call on
-(``torch.cuda.memory._record_memory_history``), and SIGUSR1 writes a snapshot. After a generate
-and a release of everything, the bench signals each process that holds a CUDA context and
-prints, per process: the device memory used (nvidia-smi), the allocator's reserved and allocated
+(``torch.cuda.memory._record_memory_history``), and a thread writes a snapshot once asked (a
+request file). After a generate and a release of everything, the bench asks, and prints, for
+each process that allocated on the GPU: the device memory used (nvidia-smi), the allocator's reserved and allocated
 bytes outside the tagged regions, and the live blocks grouped by the first SGLang (or torch)
 frame that allocated them. What the allocator does not know (the context, loaded kernels, graph
 executables) is the rest. As an experiment after the snapshot (the server stops right after),
@@ -23,7 +23,6 @@ import collections
 import json
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ MIB = 1 << 20
 # Runs in every Python process of the server (PYTHONPATH), then hands over to the next
 # sitecustomize on the path (the device kit's).
 HOOK = r'''
-import os, signal, sys
+import os, sys, threading, time
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 del sys.modules["sitecustomize"]
@@ -56,9 +55,12 @@ sys.path.insert(0, _here)
 
 import torch
 
-def _dump(signum, frame):
+def _dump():
     import pickle
     out = os.environ["FLOOR_DIAG_DIR"]
+    if torch.cuda.memory_reserved() == 0:  # CUDA initialised, nothing allocated: no context to create
+        open(os.path.join(out, "snapshot-%d.done" % os.getpid()), "w").close()
+        return
     free, total = torch.cuda.mem_get_info()
     snapshot = torch.cuda.memory._snapshot()
     # Experiment (the server is stopped right after): how much do cuBLAS's workspaces hold?
@@ -70,13 +72,18 @@ def _dump(signum, frame):
                      "freed_by_clearing_cublas_workspaces": after_cublas - free}, f)
     open(os.path.join(out, "snapshot-%d.done" % os.getpid()), "w").close()
 
+def _wait_for_request():
+    # A thread, not a signal handler: the scheduler's main thread may not return to Python for a
+    # long time (a signal handler never ran in 120 s there).
+    request = os.path.join(os.environ["FLOOR_DIAG_DIR"], "dump.request")
+    while not os.path.exists(request):
+        time.sleep(0.2)
+    _dump()
+
 def _start():
     torch.cuda.memory._record_memory_history(max_entries=1, context="alloc", stacks="python")
     open(os.path.join(os.environ["FLOOR_DIAG_DIR"], "cuda-%d" % os.getpid()), "w").close()
-    try:
-        signal.signal(signal.SIGUSR1, _dump)
-    except ValueError:  # CUDA first used outside the main thread
-        pass
+    threading.Thread(target=_wait_for_request, daemon=True).start()
 
 torch.cuda._lazy_call(_start)
 '''
@@ -160,8 +167,7 @@ def main() -> None:
         ours = {p.pid for p in [psutil.Process(server.proc.pid), *psutil.Process(server.proc.pid).children(recursive=True)]}
         with_cuda = [pid for pid in ours if os.path.exists(os.path.join(args.out, f"cuda-{pid}"))]
         result["processes_with_cuda"] = len(with_cuda)
-        for pid in with_cuda:
-            os.kill(pid, signal.SIGUSR1)
+        open(os.path.join(args.out, "dump.request"), "w").close()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not all(os.path.exists(os.path.join(args.out, f"snapshot-{p}.done")) for p in with_cuda):
             time.sleep(0.5)
