@@ -55,35 +55,42 @@ sys.path.insert(0, _here)
 
 import torch
 
-def _dump():
-    import pickle
+def _dump(device):
+    import pickle, traceback
     out = os.environ["FLOOR_DIAG_DIR"]
-    if torch.cuda.memory_reserved() == 0:  # CUDA initialised, nothing allocated: no context to create
-        open(os.path.join(out, "snapshot-%d.done" % os.getpid()), "w").close()
-        return
-    free, total = torch.cuda.mem_get_info()
-    snapshot = torch.cuda.memory._snapshot()
-    # Experiment (the server is stopped right after): how much do cuBLAS's workspaces hold?
-    torch._C._cuda_clearCublasWorkspaces()
-    torch.cuda.empty_cache()
-    after_cublas = torch.cuda.mem_get_info()[0]
-    with open(os.path.join(out, "snapshot-%d.pickle" % os.getpid()), "wb") as f:
-        pickle.dump({"snapshot": snapshot, "mem_get_info": (free, total),
-                     "freed_by_clearing_cublas_workspaces": after_cublas - free}, f)
-    open(os.path.join(out, "snapshot-%d.done" % os.getpid()), "w").close()
+    name = os.path.join(out, "snapshot-%d" % os.getpid())
+    try:
+        with torch.cuda.device(device):  # the device is per thread: the one the process uses
+            if torch.cuda.memory_reserved() == 0:  # CUDA initialised, nothing allocated: no context to create
+                return
+            free, total = torch.cuda.mem_get_info()
+            data = {"snapshot": torch.cuda.memory._snapshot(), "mem_get_info": (free, total)}
+            with open(name + ".pickle", "wb") as f:
+                pickle.dump(data, f)
+            # Experiment (the server is stopped right after): how much do cuBLAS's workspaces hold?
+            torch._C._cuda_clearCublasWorkspaces()
+            torch.cuda.empty_cache()
+            data["freed_by_clearing_cublas_workspaces"] = torch.cuda.mem_get_info()[0] - free
+            with open(name + ".pickle", "wb") as f:
+                pickle.dump(data, f)
+    except BaseException:
+        with open(name + ".error", "w") as f:
+            f.write(traceback.format_exc())
+    finally:
+        open(name + ".done", "w").close()
 
-def _wait_for_request():
+def _wait_for_request(device):
     # A thread, not a signal handler: the scheduler's main thread may not return to Python for a
     # long time (a signal handler never ran in 120 s there).
     request = os.path.join(os.environ["FLOOR_DIAG_DIR"], "dump.request")
     while not os.path.exists(request):
         time.sleep(0.2)
-    _dump()
+    _dump(device)
 
 def _start():
     torch.cuda.memory._record_memory_history(max_entries=1, context="alloc", stacks="python")
     open(os.path.join(os.environ["FLOOR_DIAG_DIR"], "cuda-%d" % os.getpid()), "w").close()
-    threading.Thread(target=_wait_for_request, daemon=True).start()
+    threading.Thread(target=_wait_for_request, args=(torch.cuda.current_device(),), daemon=True).start()
 
 torch.cuda._lazy_call(_start)
 '''
@@ -103,7 +110,7 @@ def device_used_mib() -> int:
 
 def where(frames: list) -> str:
     """The first frame in SGLang (or this package), else the first Python frame, else C++."""
-    for wanted in ("sglang", "sglang_patch", "torch/", ".py"):
+    for wanted in ("sglang", "torch/", ".py"):  # sglang_patch's frames count as SGLang's
         for fr in frames:
             name = fr.get("filename", "")
             if wanted in name and "torch/cuda/memory.py" not in name:
@@ -140,7 +147,11 @@ def main() -> None:
     ap.add_argument("--mem-fraction", type=float, default=0.85)
     ap.add_argument("--disable-cuda-graph", action="store_true")
     args = ap.parse_args()
+    args.out = os.path.abspath(args.out)  # the server runs in its log folder: the hook needs a full path
     os.makedirs(args.out, exist_ok=True)
+    for name in os.listdir(args.out):  # a request left by an earlier run would snapshot at start-up
+        if name == "dump.request" or name.startswith(("cuda-", "snapshot-")):
+            os.remove(os.path.join(args.out, name))
     hook_dir = tempfile.mkdtemp(prefix="floor-hook-")
     with open(os.path.join(hook_dir, "sitecustomize.py"), "w") as f:
         f.write(HOOK)
@@ -173,6 +184,8 @@ def main() -> None:
             time.sleep(0.5)
         result["processes"] = {str(pid): analyse(os.path.join(args.out, f"snapshot-{pid}.pickle")) for pid in with_cuda
                                if os.path.exists(os.path.join(args.out, f"snapshot-{pid}.pickle"))}
+        result["snapshot_errors"] = {name: open(os.path.join(args.out, name)).read()[-2000:]
+                                     for name in os.listdir(args.out) if name.endswith(".error")}
     finally:
         server.stop()
     with open(os.path.join(args.out, "floor_breakdown.json"), "w") as f:

@@ -24,11 +24,21 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then 
 EXTRA="$KIND-$(bash scripts/sglang-version.sh --extra-suffix)"
 STAMP="$VENV/.installed-$EXTRA-$(sha256sum pyproject.toml | cut -c1-12)"
 if [ ! -f "$STAMP" ]; then
+    # One install at a time in this checkout (CI's lanes): `pip install -e .` writes the same
+    # egg-info here whichever venv it installs into.
+    mkdir -p build
+    exec 9>build/.setup.lock
+    command -v flock >/dev/null 2>&1 && flock 9
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+    rm -f "$VENV"/.installed-*  # a switch that fails halfway must not leave the old release's stamp
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
     echo "installing the sglang $VERSION stack ($EXTRA) into $VENV (a few minutes the first time)..." >&2
     "$VENV/bin/python" -m pip install -q -e ".[$EXTRA,test]" >&2
-    rm -f "$VENV"/.installed-*
     touch "$STAMP"
+    exec 9>&-
 fi
+# The venv holds the release asked for (a shared venv switched from another one, CI's lanes).
+"$VENV/bin/python" -c 'import importlib.metadata as m, sys
+found = m.version("sglang")
+sys.exit(None if found == sys.argv[1] else f"{sys.argv[2]} holds sglang {found}, not {sys.argv[1]}: remove {sys.argv[2]}/.installed-* and run again")' "$VERSION" "$VENV"
 echo "$VENV"

@@ -10,7 +10,10 @@ TREE=build/sglang-source-patched/$VERSION
 "$VENV/bin/python" -m sglang_patch_dev.series build --dest "$TREE" --if-changed
 export SGLANG_PATCH_RUNTIME=off
 export PYTHONPATH="$PWD/$TREE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-# Without arguments: every end-to-end module; with arguments: those tests (scripts/test-release.sh).
-[ $# -gt 0 ] || set -- tests/test_e2e_http.py tests/test_staged_update.py tests/test_engine.py \
-    tests/test_server_options.py tests/test_scheduler_edges.py tests/test_startup.py
+# Tests named as arguments (scripts/test-release.sh), else every end-to-end module; other
+# arguments (-x, -k ...) go to pytest either way.
+named=0
+for arg in "$@"; do [[ $arg != -* && -e ${arg%%::*} ]] && named=1; done
+[ "$named" = 1 ] || set -- tests/test_e2e_http.py tests/test_staged_update.py tests/test_engine.py \
+    tests/test_server_options.py tests/test_scheduler_edges.py tests/test_startup.py "$@"
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

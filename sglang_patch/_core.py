@@ -242,3 +242,16 @@ class Patch:
     def __repr__(self) -> str:
         state = "applied" if self.applied else "not applied"
         return f"<Patch {self.name} ({state}) targets={list(self.targets)}>"
+
+
+def derive_patch_set(base, version: str, replace: Optional[Dict[str, type]] = None, drop=()) -> Tuple["Patch", ...]:
+    """A release's patch set made from an earlier release's: fresh patch objects in the same
+    order, each gated to ``version``; ``replace`` maps a patch name to the class used instead,
+    ``drop`` names patches left out."""
+    from sglang_patch.versions import release_for
+
+    spec = release_for(version).spec
+    patches = tuple((replace or {}).get(p.name, type(p))() for p in base if p.name not in drop)
+    for patch in patches:
+        patch.sglang_spec = spec
+    return patches

@@ -68,6 +68,23 @@ RELEASES: Tuple[Release, ...] = (
 )
 
 
+# Release facts that the CPU runs depend on (server_ext.cpu_compat, sglang_patch_dev.device_flags).
+SGL_KERNEL_IMPORTED_FROM = "0.4.9"  # imports sgl_kernel at module level on every device
+SLEEP_ON_IDLE_FROM = "0.4.7"  # has --sleep-on-idle
+
+
+def installed_sglang_at_least(version: str) -> bool:
+    """Whether the installed SGLang is ``version`` or later (False when none is installed)."""
+    import importlib.metadata
+
+    from packaging.version import Version
+
+    try:
+        return Version(importlib.metadata.version("sglang")) >= Version(version)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
 def supported_versions() -> Tuple[str, ...]:
     return tuple(r.version for r in RELEASES)
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from sglang_patch.versions import SLEEP_ON_IDLE_FROM, installed_sglang_at_least
+
 CPU_FLAGS = ("--device", "cpu", "--attention-backend", "torch_native", "--max-total-tokens", "4096")
 CUDA_FLAGS = ("--attention-backend", "triton", "--sampling-backend", "pytorch", "--grammar-backend", "none")
 
@@ -37,7 +39,7 @@ def server_flags(device: str, *, dtype: Optional[str] = None, mem_fraction: Opti
         flags = list(_FLAGS[device])
     except KeyError:
         raise ValueError(f"no server flags for device {device!r}; choose from {sorted(_FLAGS)}") from None
-    if device == "cpu" and _installed_sglang_at_least(SLEEP_ON_IDLE_FROM):
+    if device == "cpu" and installed_sglang_at_least(SLEEP_ON_IDLE_FROM):
         flags.append("--sleep-on-idle")
     if dtype is not None:
         flags += ["--dtype", dtype]
@@ -55,20 +57,6 @@ def engine_kwargs(device: str, **options) -> dict:
             value = flags[i + 1] if i + 1 < len(flags) and not flags[i + 1].startswith("--") else True
             kwargs[name[2:].replace("-", "_")] = value if value is True else _number(value)
     return kwargs
-
-
-SLEEP_ON_IDLE_FROM = "0.4.7"
-
-
-def _installed_sglang_at_least(version: str) -> bool:
-    import importlib.metadata
-
-    from packaging.version import Version
-
-    try:
-        return Version(importlib.metadata.version("sglang")) >= Version(version)
-    except importlib.metadata.PackageNotFoundError:
-        return False
 
 
 def _number(text: str):

@@ -16,6 +16,7 @@ import requests
 
 from conftest import PROMPTS, greedy, launch, needs_standin
 from server_ext.client import SGLangError
+from sglang_patch.memory_occupation.http_api import LIVENESS_PATHS
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +340,7 @@ DEFERRED = {
 
 
 # Liveness probes answer 200 while released, even where they generate (0.4.10's /health).
-LIVENESS = {("GET", "/health")}
+LIVENESS = {("GET", path) for path in LIVENESS_PATHS}
 
 
 def test_every_generation_route_has_a_body_under_test():

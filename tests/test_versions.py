@@ -53,3 +53,10 @@ def test_every_release_has_its_patch_set_with_its_spec():
 def test_the_wheel_leaves_the_dev_tooling_out():
     include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
     assert "sglang_patch_dev" not in include and not any(i.endswith("*") and "sglang_patch_dev".startswith(i[:-1]) for i in include)
+
+
+def test_every_release_has_its_source_series():
+    """Each supported release ships the change in both forms (the source-form steps skip a
+    release without a series, so a missing one would pass unnoticed there)."""
+    for release in versions.RELEASES:
+        assert os.path.isfile(os.path.join(REPO, "patches", release.version, "series")), release.version

@@ -11,7 +11,7 @@ From 0.4.9 SGLang also imports ``sgl_kernel`` on every device (mem_cache/memory_
 drivers" when ``@triton.autotune`` runs at import on a host without a GPU. ``sgl_kernel_standin/``
 holds a package named ``sgl_kernel`` whose every name raises if called and which gives triton a
 driver that refuses to run anything; it is put on the path only for releases that import
-``sgl_kernel`` unconditionally (``SGL_KERNEL_FROM``) and only where no real one is installed.
+``sgl_kernel`` unconditionally (``versions.SGL_KERNEL_IMPORTED_FROM``) and only where no real one is installed.
 
 Both are put on the path only for ``--device cpu`` (see ``enable``); GPU runs never see them.
 """
@@ -21,8 +21,6 @@ import sys
 
 COMPAT_DIR = os.path.dirname(os.path.abspath(__file__))
 SGL_KERNEL_STANDIN_DIR = os.path.join(COMPAT_DIR, "sgl_kernel_standin")
-# The first SGLang release that imports sgl_kernel at module level on every device.
-SGL_KERNEL_FROM = "0.4.9"
 
 
 def missing_ops(module_name: str):
@@ -62,16 +60,11 @@ def enable_without_gpu() -> None:
 
 def needs_sgl_kernel_standin() -> bool:
     """Whether the installed SGLang imports sgl_kernel on the CPU path and none is installed."""
-    import importlib.metadata
     import importlib.util
 
-    from packaging.version import Version
+    from sglang_patch.versions import SGL_KERNEL_IMPORTED_FROM, installed_sglang_at_least
 
-    try:
-        installed = Version(importlib.metadata.version("sglang"))
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return installed >= Version(SGL_KERNEL_FROM) and importlib.util.find_spec("sgl_kernel") is None
+    return installed_sglang_at_least(SGL_KERNEL_IMPORTED_FROM) and importlib.util.find_spec("sgl_kernel") is None
 
 
 def enable() -> None:

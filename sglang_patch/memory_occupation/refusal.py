@@ -19,8 +19,9 @@ import contextvars
 import json
 from typing import Any, Callable, Dict, Iterable, NoReturn, Optional
 
-# The finish reason's err_type of a request the scheduler refused (status code: HTTP 503).
+# The finish reason's err_type of a request the scheduler refused.
 REFUSED = "generation_refused"
+# The HTTP status of a refused request (the 503 middleware's answer).
 HTTP_STATUS = 503
 
 

@@ -167,13 +167,25 @@ def sigchld_handler(signum, frame) -> None:
 
 
 def install_sigchld_handler() -> None:
-    """Put ``sigchld_handler`` in place of SGLang's (call right after SGLang installed its own).
-    Where SGLang installed none (0.4.10 and later), none is added: a handler that reaps any child
-    could take a status some other code of the process waits for; the watch then reaps the
-    children of the launch itself."""
-    if signal.getsignal(signal.SIGCHLD) in (signal.SIG_DFL, signal.SIG_IGN, None):
-        return
+    """Put ``sigchld_handler`` in place of SGLang's (call right after SGLang installed its own)."""
     signal.signal(signal.SIGCHLD, sigchld_handler)
+
+
+def taking_over_sglang_sigchld_handler(configure):
+    """Wrap ``_set_envs_and_config``: where it installed SGLang's SIGCHLD handler (up to 0.4.9),
+    ``sigchld_handler`` takes its place; where it installed none (0.4.10 on), nothing is
+    installed, so a handler the program had stays (one that reaps any child could take a status
+    other code waits for), and the watch reaps the launch's children itself."""
+
+    @functools.wraps(configure)
+    def configured(*args, **kwargs):
+        before = signal.getsignal(signal.SIGCHLD)
+        result = configure(*args, **kwargs)
+        if signal.getsignal(signal.SIGCHLD) is not before:
+            install_sigchld_handler()
+        return result
+
+    return configured
 
 
 def watch_startup(launch_subprocesses):

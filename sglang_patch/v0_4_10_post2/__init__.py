@@ -14,10 +14,6 @@
 """
 
 from sglang_patch import v0_4_8
-from sglang_patch.versions import release_for
+from sglang_patch._core import derive_patch_set
 
-PATCHES = tuple(type(p)() for p in v0_4_8.PATCHES)  # fresh objects: each carries its release's spec
-
-SPEC = release_for("0.4.10.post2").spec
-for _patch in PATCHES:
-    _patch.sglang_spec = SPEC
+PATCHES = derive_patch_set(v0_4_8.PATCHES, "0.4.10.post2")

@@ -35,7 +35,7 @@ def graphs_under_tag(adapter, tag: str):
         # it must find torch's own.
         torch.cuda.graph = stock_graph
         capture = getattr(adapter, "cuda_graph", None)
-        if capture is None:  # SGLang's own adapter (native tags, before 0.4.9): the singleton's
+        if capture is None:  # SGLang's own adapter (native tags, 0.4.8-0.4.10.post2 have no cuda_graph): the singleton's
             from torch_memory_saver import torch_memory_saver
 
             return torch_memory_saver.cuda_graph(cuda_graph=cuda_graph, pool=pool, stream=stream,

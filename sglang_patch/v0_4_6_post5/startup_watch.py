@@ -6,7 +6,7 @@ so both names are replaced) blocks on each scheduler's pipe (:664) and the paren
 write end, so a child that dies before Python can report it never ends the wait.
 ``_set_envs_and_config`` (:488) installs SGLang's SIGCHLD handler (:522), which only logs; the
 wrapper puts ``sglang_patch.memory_occupation.startup.sigchld_handler`` in its place, which does
-the same and keeps each child's wait status. The module's ``mp`` (``import multiprocessing as
+the same and keeps each child's wait status (0.4.10 installs none: then nothing is installed). The module's ``mp`` (``import multiprocessing as
 mp``, :4) becomes ``startup.WatchedMultiprocessing``, which notes the write end of each status
 pipe (:584, :608); when a child of the launch ends, the watch answers the wait on those pipes as
 a failed scheduler would, and the wrapper raises ``StartupError`` naming the
@@ -30,13 +30,7 @@ class StartupWatchPatch(Patch):
     summary = "a child process that dies during start-up ends the launch with StartupError and the reason"
 
     def replacements(self):
-        stock_configure = self.original(CONFIGURE)
-        stock_launch = self.original(LAUNCH)
-
-        def _set_envs_and_config(*args, **kwargs):
-            stock_configure(*args, **kwargs)
-            startup.install_sigchld_handler()
-
-        watched = startup.watch_startup(stock_launch)
-        return self.marked({CONFIGURE: _set_envs_and_config, LAUNCH: watched, HTTP_LAUNCH: watched,
+        configure = startup.taking_over_sglang_sigchld_handler(self.original(CONFIGURE))
+        watched = startup.watch_startup(self.original(LAUNCH))
+        return self.marked({CONFIGURE: configure, LAUNCH: watched, HTTP_LAUNCH: watched,
                             MULTIPROCESSING: startup.WatchedMultiprocessing()})

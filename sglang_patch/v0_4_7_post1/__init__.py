@@ -12,14 +12,8 @@ same patch classes serve. What 0.4.7.post1 adds:
 """
 
 from sglang_patch import v0_4_6_post5
-from sglang_patch.versions import release_for
+from sglang_patch._core import derive_patch_set
 from sglang_patch.v0_4_7_post1.kv_cache_region import KVCacheRegionPatch
 
-# 0.4.6.post5's patches in the same order (fresh objects: each carries its release's spec), with
-# this release's kv_cache_region in place of that one.
-_OWN = {"kv_cache_region": KVCacheRegionPatch}
-PATCHES = tuple(_OWN.get(p.name, type(p))() for p in v0_4_6_post5.PATCHES)
-
-SPEC = release_for("0.4.7.post1").spec
-for _patch in PATCHES:
-    _patch.sglang_spec = SPEC
+# 0.4.6.post5's patches in the same order, with this release's kv_cache_region in place of that one.
+PATCHES = derive_patch_set(v0_4_6_post5.PATCHES, "0.4.7.post1", replace={"kv_cache_region": KVCacheRegionPatch})

@@ -10,7 +10,7 @@ The sets of 0.4.9.post6 and 0.4.10.post2 are built from this one.
 """
 
 from sglang_patch import v0_4_6_post5
-from sglang_patch.versions import release_for
+from sglang_patch._core import derive_patch_set
 from sglang_patch.v0_4_6_post5.cuda_graph_region import CudaGraphRegionPatch
 from sglang_patch.v0_4_6_post5.scheduler import SchedulerPatch
 
@@ -25,9 +25,6 @@ class NativeCudaGraphRegionPatch(CudaGraphRegionPatch):
     requires = ()
 
 
-_OWN = {"scheduler": NativeSchedulerPatch, "cuda_graph_region": NativeCudaGraphRegionPatch}
-PATCHES = tuple(_OWN.get(p.name, type(p))() for p in v0_4_6_post5.PATCHES if p.name not in NATIVE)
-
-SPEC = release_for("0.4.8").spec
-for _patch in PATCHES:
-    _patch.sglang_spec = SPEC
+PATCHES = derive_patch_set(
+    v0_4_6_post5.PATCHES, "0.4.8",
+    replace={"scheduler": NativeSchedulerPatch, "cuda_graph_region": NativeCudaGraphRegionPatch}, drop=NATIVE)

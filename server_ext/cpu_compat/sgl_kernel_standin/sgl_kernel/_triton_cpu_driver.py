@@ -40,6 +40,8 @@ def install() -> None:
             return do_bench
 
         def __getattr__(self, name):
+            if name.startswith("_"):  # hasattr/getattr(default) and copying must see a plain miss
+                raise AttributeError(name)
             raise RuntimeError(f"{_MESSAGE} (asked for driver.{name})")
 
     driver.set_active(CPUStandInDriver())
