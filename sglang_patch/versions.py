@@ -79,8 +79,10 @@ def installed_sglang_at_least(version: str) -> bool:
 
     from packaging.version import Version
 
+    from sglang_patch._core import installed_sglang_version
+
     try:
-        return Version(importlib.metadata.version("sglang")) >= Version(version)
+        return Version(installed_sglang_version()) >= Version(version)
     except importlib.metadata.PackageNotFoundError:
         return False
 

@@ -14,7 +14,7 @@ from server_ext import cpu_compat
 cpu_compat.enable_without_gpu()  # SGLang's non-CUDA imports need it
 
 import sglang_patch  # noqa: E402
-from sglang_patch._core import _MISSING, _inherited, _raw_attr, resolve  # noqa: E402
+from sglang_patch._core import _MISSING, _raw_attr, resolve  # noqa: E402
 
 
 def snapshot(patch):
@@ -30,16 +30,12 @@ def marked(obj, name):
     )
 
 
-def present(target) -> bool:
-    """Whether a target exists before patching: its owner's own entry, or one a class inherits
-    (SGLang 0.4.10's Scheduler inherits its weight and memory handlers from a mixin)."""
-    owner, attr = resolve(target)
-    return _raw_attr(owner, attr) is not _MISSING or isinstance(owner, type) and _inherited(owner, attr) is not _MISSING
-
-
 def check(patch):
     sglang_patch.apply(patch.requires)  # what it cannot work without (and what those require)
-    missing = [t for t in patch.targets if not present(t) and not t.endswith("__annotations__") and t not in patch.adds]
+    # A target exists before patching if its owner has it or, for a class, inherits it (SGLang
+    # 0.4.10's Scheduler inherits its weight and memory handlers from a mixin): Patch.original.
+    missing = [t for t in patch.targets
+               if patch.original(t) is _MISSING and not t.endswith("__annotations__") and t not in patch.adds]
     before = snapshot(patch)
     patch.apply()
     after = snapshot(patch)

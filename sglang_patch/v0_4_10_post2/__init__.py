@@ -10,7 +10,8 @@
   released it would be refused like any generation. A released server is alive, so the 503
   middleware answers ``/health`` 200 with the reason instead (``http_api.LIVENESS_PATHS``).
 - ``_set_envs_and_config`` no longer installs a SIGCHLD handler; the start-up watch then adds
-  none either (``startup.install_sigchld_handler``) and reads a dead child's status itself.
+  none either (``startup.taking_over_sglang_sigchld_handler``) and reads a dead child's status
+  itself.
 """
 
 from sglang_patch import v0_4_8
