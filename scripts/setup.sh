@@ -33,6 +33,11 @@ if [ ! -f "$STAMP" ]; then
     rm -f "$VENV"/.installed-*  # a switch that fails halfway must not leave the old release's stamp
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
     echo "installing the sglang $VERSION stack ($EXTRA) into $VENV (a few minutes the first time)..." >&2
+    NO_DEPS=$(bash scripts/sglang-version.sh --cpu-no-deps)
+    if [ "$KIND" = cpu ] && [ -n "$NO_DEPS" ]; then
+        # No CPU extra on PyPI: sglang alone, its other requirements come with the cpu-<v> extra.
+        "$VENV/bin/python" -m pip install -q --no-deps "$NO_DEPS" >&2
+    fi
     "$VENV/bin/python" -m pip install -q -e ".[$EXTRA,test]" >&2
     touch "$STAMP"
     exec 9>&-

@@ -107,6 +107,20 @@ def mark_wrapper(wrapper: Callable, original: Callable, patch_name: str) -> Call
 
 
 # What a dataclass's shape consists of: replacing these gives the class new fields in place.
+def add_to_dispatcher(dispatcher, req_type: type, handler: Callable) -> None:
+    """Route ``req_type`` to ``handler`` in an SGLang ``TypeBasedDispatcher``: its ``_mapping`` is a
+    list of (type, handler) pairs up to 0.4.x, a dict from 0.5, whose lookup cache (``_mro_cache``)
+    also remembers misses and is cleared here."""
+    mapping = dispatcher._mapping
+    if isinstance(mapping, list):
+        mapping.append((req_type, handler))
+        return
+    mapping[req_type] = handler
+    cache = getattr(dispatcher, "_mro_cache", None)
+    if cache is not None:
+        cache.clear()
+
+
 DATACLASS_ATTRS = ("__init__", "__repr__", "__eq__", "__dataclass_fields__", "__annotations__", "__match_args__")
 
 

@@ -23,6 +23,9 @@ class Release:
     native_tags: bool
     # What the release was tested with besides SGLang (pyproject's `stack` extra pins the same).
     stack: Tuple[str, ...]
+    # Whether a machine without a GPU installs sglang itself with --no-deps (no `srt_cpu` extra on
+    # PyPI; its requirements include CUDA-only wheels) and takes the rest from pyproject's `cpu-<v>`.
+    cpu_sglang_no_deps: bool = False
 
     @property
     def spec(self) -> str:
@@ -64,6 +67,13 @@ RELEASES: Tuple[Release, ...] = (
         patch_set="sglang_patch.v0_4_10_post2",
         native_tags=True,
         stack=("torch==2.7.1", "transformers==4.54.1", "torch_memory_saver>=0.0.8"),
+    ),
+    Release(
+        version="0.5.6",
+        patch_set="sglang_patch.v0_5_6",
+        native_tags=True,
+        stack=("torch==2.9.1", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
+        cpu_sglang_no_deps=True,
     ),
 )
 

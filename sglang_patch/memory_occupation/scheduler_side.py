@@ -63,6 +63,7 @@ class _PendingRelease:
     tags: List[str]
     deadline: float
     mode: str
+    request: Any = None  # the release request, answered once the release is done
 
 
 class MemoryLedger:
@@ -192,10 +193,21 @@ def _abort_queued(scheduler, message: str) -> None:
 
 def _abort_all(scheduler, tags: List[str]) -> None:
     """Release mode 'abort': end running and queued requests, each with a finish reason saying why."""
-    for req in _running(scheduler):  # finish at the end of their current step, as /abort_request does
-        req.to_abort = True
-        req.to_abort_message = _abort_message(tags)
+    for req in _running(scheduler):
+        _finish_after_this_step(req, _abort_message(tags))
     _abort_queued(scheduler, _abort_message(tags))
+
+
+def _finish_after_this_step(req, message: str) -> None:
+    """Mark a running request to end at the end of its current step, as ``/abort_request`` does:
+    ``to_abort`` up to SGLang 0.4.x, a ``to_finish`` reason from 0.5 (``Req.to_abort`` is gone)."""
+    if hasattr(req, "to_abort"):
+        req.to_abort = True
+        req.to_abort_message = message
+    else:
+        from sglang.srt.managers.schedule_batch import FINISH_ABORT
+
+        req.to_finish = FINISH_ABORT(message=message)
 
 
 def _end_stranded(scheduler) -> None:
@@ -218,7 +230,9 @@ def _end_stranded(scheduler) -> None:
 
 
 def _runner(scheduler):
-    return scheduler.tp_worker.worker.model_runner
+    """The model runner: under the overlap wrapper's ``worker`` up to 0.4.x, on the TP worker from 0.5."""
+    worker = scheduler.tp_worker
+    return getattr(worker, "worker", worker).model_runner
 
 
 def _stash_buffers(model) -> List[tuple]:
@@ -413,6 +427,7 @@ def _release_now(scheduler, todo: List[str]):
 
 def _settled(scheduler, reply, done: List[str], failure: Optional[str], what: str):
     """The reply once every TP rank is done; a failure on any rank fails the reply (rank 0 answers)."""
+    _mirror_native_offload_tags(scheduler)
     everywhere_ok = _agree(scheduler, failure is None)
     _barrier(scheduler)
     if failure is None and not everywhere_ok:
@@ -420,6 +435,15 @@ def _settled(scheduler, reply, done: List[str], failure: Optional[str], what: st
     if failure is not None:
         return reply(scheduler, changed=done, error="failed", message=failure)
     return reply(scheduler, changed=done)
+
+
+def _mirror_native_offload_tags(scheduler) -> None:
+    """SGLang 0.5's own set of paused tags (``Scheduler.offload_tags``) follows the ledger, in
+    place: its health check and the DP-attention batch sync read it."""
+    native = getattr(scheduler, "offload_tags", None)
+    if isinstance(native, set):
+        native.clear()
+        native.update(MemoryLedger.of(scheduler).released)
 
 
 def release_memory_occupation(scheduler, recv_req):
@@ -447,7 +471,7 @@ def release_memory_occupation(scheduler, recv_req):
             )
         if mode == ABORT:
             _abort_all(scheduler, todo)
-        ledger.pending = _PendingRelease(todo, time.monotonic() + wait_s, mode)
+        ledger.pending = _PendingRelease(todo, time.monotonic() + wait_s, mode, recv_req)
         return None  # answered from the event loop (after_input_requests) once idle
     return _release_now(scheduler, todo)
 
@@ -534,7 +558,17 @@ def after_input_requests(scheduler) -> None:
         )
     else:
         return
-    scheduler.send_to_tokenizer.send_pyobj(output)
+    _send_to_tokenizer(scheduler, output, pending.request)
+
+
+def _send_to_tokenizer(scheduler, output, request) -> None:
+    """A reply outside the dispatcher's return path (a release that waited): a zmq socket up to
+    0.4.x, a sender wrapper from 0.5 (``send_output`` routes it to the HTTP worker that asked)."""
+    sender = scheduler.send_to_tokenizer
+    if hasattr(sender, "send_output"):
+        sender.send_output(output, request)
+    else:
+        sender.send_pyobj(output)
 
 
 def admitting(scheduler) -> bool:
@@ -581,7 +615,13 @@ def get_memory_occupation(scheduler, recv_req):
     return GetMemoryOccupationReqOutput(ranks=ranks)
 
 
-WEIGHT_UPDATES = ("update_weights_from_disk", "update_weights_from_distributed", "update_weights_from_tensor")
+# Scheduler handler -> its reply class (io_struct); from_ipc (checkpoint-engine) exists from 0.5.
+WEIGHT_UPDATES = {
+    "update_weights_from_disk": "UpdateWeightFromDiskReqOutput",
+    "update_weights_from_distributed": "UpdateWeightsFromDistributedReqOutput",
+    "update_weights_from_tensor": "UpdateWeightsFromTensorReqOutput",
+    "update_weights_from_ipc": "UpdateWeightsFromIPCReqOutput",
+}
 
 
 def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], Any]):
@@ -602,9 +642,4 @@ def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], A
 def _refused_update(method_name: str, message: str):
     from sglang.srt.managers import io_struct
 
-    output_cls = {
-        "update_weights_from_disk": io_struct.UpdateWeightFromDiskReqOutput,
-        "update_weights_from_distributed": io_struct.UpdateWeightsFromDistributedReqOutput,
-        "update_weights_from_tensor": io_struct.UpdateWeightsFromTensorReqOutput,
-    }[method_name]
-    return output_cls(False, message)
+    return getattr(io_struct, WEIGHT_UPDATES[method_name])(False, message)

@@ -57,21 +57,31 @@ _CLASSES = {
 # -- the status request: new message types -------------------------------------------------------
 
 
-@dataclasses.dataclass
-class GetMemoryOccupationReqInput:
-    """Ask every scheduler for the state of each memory tag (GET /memory_occupation)."""
+def status_classes(base: type = object) -> Dict[str, type]:
+    """GetMemoryOccupationReqInput/Output, on ``base``: SGLang 0.5 routes a scheduler's reply by
+    fields of its ``BaseReq`` (``http_worker_ipc``), earlier releases have no common base."""
+
+    @dataclasses.dataclass
+    class GetMemoryOccupationReqInput(base):
+        """Ask every scheduler for the state of each memory tag (GET /memory_occupation)."""
+
+    @dataclasses.dataclass
+    class GetMemoryOccupationReqOutput(base):
+        # One entry per TP rank of this data-parallel group, rank order: {"tp_rank": int,
+        # "tags": {tag: {"state": "resident" | "released", "bytes": int}}, "weights_current": bool,
+        # "weights_cpu_backup_bytes": int or None, "release_waiting": [tags] or None,
+        # "memory_saver_enabled": bool}
+        ranks: List[Dict[str, Any]]
+
+    classes = {"GetMemoryOccupationReqInput": GetMemoryOccupationReqInput,
+               "GetMemoryOccupationReqOutput": GetMemoryOccupationReqOutput}
+    for cls in classes.values():  # pickled across processes by this name
+        cls.__module__ = "sglang.srt.managers.io_struct"
+        cls.__qualname__ = cls.__name__
+    return classes
 
 
-@dataclasses.dataclass
-class GetMemoryOccupationReqOutput:
-    # One entry per TP rank of this data-parallel group, rank order: {"tp_rank": int,
-    # "tags": {tag: {"state": "resident" | "released", "bytes": int}}, "weights_current": bool,
-    # "weights_cpu_backup_bytes": int or None, "release_waiting": [tags] or None,
-    # "memory_saver_enabled": bool}
-    ranks: List[Dict[str, Any]]
-
-
-_NEW_CLASSES = {"GetMemoryOccupationReqInput": GetMemoryOccupationReqInput, "GetMemoryOccupationReqOutput": GetMemoryOccupationReqOutput}
+_NEW_CLASSES = ("GetMemoryOccupationReqInput", "GetMemoryOccupationReqOutput")
 
 
 class IOStructsPatch(Patch):
@@ -80,6 +90,7 @@ class IOStructsPatch(Patch):
         _IO + cls for cls in _NEW_CLASSES
     )
     adds = tuple(_IO + cls for cls in _NEW_CLASSES)
+    status_base = None  # the io_struct class the status request and reply derive from (None: none)
     process = "all"
     summary = "tags (+ release mode, timeout) on the memory requests; outcome fields on their replies; the status request"
 
@@ -89,6 +100,8 @@ class IOStructsPatch(Patch):
         out = {}
         for cls_name, extra in _CLASSES.items():
             out.update(self.widened(_IO + cls_name, getattr(io_struct, cls_name), extra))
-        for cls_name, cls in _NEW_CLASSES.items():
+        base = getattr(io_struct, self.status_base) if self.status_base else object
+        for cls_name, cls in status_classes(base).items():
+            cls.__sglang_patch__ = self.name
             out[_IO + cls_name] = cls
         return out

@@ -15,7 +15,7 @@ This module wires it into ``Scheduler``:
 
 from __future__ import annotations
 
-from sglang_patch._core import Patch
+from sglang_patch._core import Patch, add_to_dispatcher
 from sglang_patch.memory_occupation import scheduler_side
 
 _SCHEDULER = "sglang.srt.managers.scheduler.Scheduler."
@@ -25,12 +25,14 @@ RESUME = _SCHEDULER + "resume_memory_occupation"
 INPUTS = _SCHEDULER + "process_input_requests"
 PREFILL = _SCHEDULER + "get_new_batch_prefill"
 STATUS = _SCHEDULER + "get_memory_occupation"
-UPDATES = {_SCHEDULER + name: name for name in scheduler_side.WEIGHT_UPDATES}
+UPDATES = {_SCHEDULER + name: name for name in ("update_weights_from_disk", "update_weights_from_distributed",
+                                                "update_weights_from_tensor")}
 
 
 class SchedulerPatch(Patch):
     name = "scheduler"
     targets = (INIT, RELEASE, RESUME, INPUTS, PREFILL, *UPDATES, STATUS)
+    updates = UPDATES  # the weight-update handlers guarded: target -> method name
     adds = (STATUS,)
     process = "scheduler"
     requires = ("io_structs", "server_args", "weights_region", "kv_cache_region", "cuda_graph_region")
@@ -48,10 +50,8 @@ class SchedulerPatch(Patch):
             stock_init(scheduler, *args, **kwargs)
             from sglang.srt.managers.io_struct import GetMemoryOccupationReqInput
 
-            # The dispatcher's (type, handler) list is built in __init__: add the status request.
-            scheduler._request_dispatcher._mapping.append(
-                (GetMemoryOccupationReqInput, scheduler.get_memory_occupation)
-            )
+            # The dispatcher is built in __init__: add the status request.
+            add_to_dispatcher(scheduler._request_dispatcher, GetMemoryOccupationReqInput, scheduler.get_memory_occupation)
 
         def process_input_requests(scheduler, recv_reqs):
             stock_inputs(scheduler, recv_reqs)
@@ -80,7 +80,7 @@ class SchedulerPatch(Patch):
             PREFILL: get_new_batch_prefill,
             STATUS: get_memory_occupation,
         }
-        for target, method_name in UPDATES.items():
+        for target, method_name in self.updates.items():
             new[target] = self._guarded_update(target, method_name)
         return self.marked(new)
 

@@ -13,7 +13,9 @@ three ``update_weights_*`` methods (:832-930) mark the weights current after a s
 result dispatcher; ``get_memory_occupation`` is added.
 """
 
-from sglang_patch._core import Patch
+import importlib
+
+from sglang_patch._core import Patch, add_to_dispatcher
 from sglang_patch.memory_occupation import manager_side
 
 _TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
@@ -29,6 +31,8 @@ UPDATES = tuple(_TM + name for name in ("update_weights_from_disk", "update_weig
 class TokenizerManagerPatch(Patch):
     name = "tokenizer_manager"
     targets = (INIT, RELEASE, RESUME, GENERATE, *UPDATES, STATUS)
+    updates = UPDATES  # the weight updates whose success makes the weights current
+    communicator_module = "sglang.srt.managers.tokenizer_manager"  # where SGLang's _Communicator lives
     adds = (STATUS,)
     process = "server"
     requires = ("io_structs", "server_args")
@@ -40,15 +44,15 @@ class TokenizerManagerPatch(Patch):
     def replacements(self):
         stock_init = self.original(INIT)
         stock_generate = self.original(GENERATE)
+        communicator = importlib.import_module(self.communicator_module)._Communicator
 
         def __init__(manager, server_args, *args, **kwargs):
             stock_init(manager, server_args, *args, **kwargs)
             from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
-            from sglang.srt.managers.tokenizer_manager import _Communicator
 
-            status = _Communicator(manager.send_to_scheduler, server_args.dp_size)
+            status = communicator(manager.send_to_scheduler, server_args.dp_size)
             manager.get_memory_occupation_communicator = status
-            manager._result_dispatcher._mapping.append((GetMemoryOccupationReqOutput, status.handle_recv))
+            add_to_dispatcher(manager._result_dispatcher, GetMemoryOccupationReqOutput, status.handle_recv)
 
         async def release_memory_occupation(manager, obj, request=None):
             return await manager_side.release_memory_occupation(manager, obj)
@@ -71,7 +75,7 @@ class TokenizerManagerPatch(Patch):
             GENERATE: generate_request,
             STATUS: get_memory_occupation,
         }
-        for target in UPDATES:
+        for target in self.updates:
             new[target] = self._tracked_update(target)
         return self.marked(new)
 

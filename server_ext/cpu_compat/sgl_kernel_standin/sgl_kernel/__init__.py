@@ -1,4 +1,4 @@
-"""NOT sgl_kernel. A CPU-only stand-in that SGLang 0.4.9.post6 / 0.4.10.post2 import under ``--device cpu``.
+"""NOT sgl_kernel. A CPU-only stand-in that SGLang 0.4.9.post6 / 0.4.10.post2 / 0.5.6 import under ``--device cpu``.
 
 sgl-kernel has no CPU wheel on PyPI, yet SGLang >= 0.4.9 imports it at module level on every
 device (``mem_cache/memory_pool.py``: ``from sgl_kernel.kvcacheio import ...``; ``utils.py`` tries

@@ -1,6 +1,6 @@
 """A triton driver for a host with no GPU, so that ``@triton.autotune`` can run at import time.
 
-triton 3.3 (``triton/runtime/driver.py``) picks the one backend whose driver ``is_active()``; with
+triton 3.3 to 3.5 (``triton/runtime/driver.py``) picks the one backend whose driver ``is_active()``; with
 no GPU none is, and the lazy default raises "0 active drivers" the first time anything asks for
 it. ``install()`` sets this driver as ``triton.runtime.driver.driver.active`` only when no real
 driver is active. Launching or benchmarking a kernel through it raises: the CPU path runs no
@@ -44,4 +44,18 @@ def install() -> None:
                 raise AttributeError(name)
             raise RuntimeError(f"{_MESSAGE} (asked for driver.{name})")
 
+    # Later tritons add abstract methods to DriverBase (3.5: ``map_python_to_cpp_type``); each
+    # one this class does not define gets a stub that raises like the rest.
+    for name in getattr(DriverBase, "__abstractmethods__", ()):
+        if name not in CPUStandInDriver.__dict__:
+            setattr(CPUStandInDriver, name, _refusing(name))
+    CPUStandInDriver.__abstractmethods__ = frozenset()
     driver.set_active(CPUStandInDriver())
+
+
+def _refusing(name: str):
+    def method(self, *args, **kwargs):
+        raise RuntimeError(f"{_MESSAGE} (called driver.{name})")
+
+    method.__name__ = name
+    return method

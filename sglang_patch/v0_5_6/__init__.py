@@ -1,0 +1,45 @@
+"""The patch set for SGLang 0.5.6 (native tags; verl's pin): 0.4.8's, on targets that moved.
+
+What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0.5.6-0.5.17.md):
+- ``update_weights_from_ipc`` (checkpoint-engine) is a fourth weight update: guarded in the
+  scheduler like the others (refused while the weights are released) and tracked in the
+  tokenizer manager (a success makes the weights current).
+- ``_Communicator`` moved to ``managers/tokenizer_communicator_mixin.py``; the tokenizer manager's
+  and the scheduler's dispatchers map type -> handler in a dict with a lookup cache
+  (``_core.add_to_dispatcher`` handles both forms).
+- Every request and reply derives from ``io_struct.BaseReq``; a scheduler's reply is routed by its
+  ``http_worker_ipc``, so the status request and reply derive from it too.
+- Shared code follows renames by feature (``memory_occupation/scheduler_side.py``): the model
+  runner is on the TP worker, a waiting release is answered through ``send_output``, an aborted
+  running request gets ``to_finish``, and SGLang's own ``offload_tags`` mirrors the ledger.
+"""
+
+from sglang_patch import v0_4_8
+from sglang_patch._core import derive_patch_set
+from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
+from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER, UPDATES as SCHEDULER_UPDATES
+from sglang_patch.v0_4_6_post5.tokenizer_manager import _TM, UPDATES as MANAGER_UPDATES, TokenizerManagerPatch
+
+_SCHEDULER_IPC = _SCHEDULER + "update_weights_from_ipc"
+_MANAGER_IPC = _TM + "update_weights_from_ipc"
+
+
+class IOStructsPatch056(IOStructsPatch):
+    status_base = "BaseReq"
+
+
+class SchedulerPatch056(v0_4_8.NativeSchedulerPatch):
+    targets = v0_4_8.NativeSchedulerPatch.targets + (_SCHEDULER_IPC,)
+    updates = {**SCHEDULER_UPDATES, _SCHEDULER_IPC: "update_weights_from_ipc"}
+
+
+class TokenizerManagerPatch056(TokenizerManagerPatch):
+    targets = TokenizerManagerPatch.targets + (_MANAGER_IPC,)
+    updates = MANAGER_UPDATES + (_MANAGER_IPC,)
+    communicator_module = "sglang.srt.managers.tokenizer_communicator_mixin"
+
+
+PATCHES = derive_patch_set(
+    v0_4_8.PATCHES, "0.5.6",
+    replace={"io_structs": IOStructsPatch056, "scheduler": SchedulerPatch056,
+             "tokenizer_manager": TokenizerManagerPatch056})
