@@ -9,6 +9,9 @@ What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0
   (``_core.add_to_dispatcher`` handles both forms).
 - Every request and reply derives from ``io_struct.BaseReq``; a scheduler's reply is routed by its
   ``http_worker_ipc``, so the status request and reply derive from it too.
+- SGLang captures CUDA graphs under the tag ``cuda_graph`` itself, behind an environment variable
+  that is off by default: the ``cuda_graph_region`` patch of this set turns native's on by
+  default instead of tagging the capture itself (``cuda_graph_region.py``).
 - Shared code follows renames by feature (``memory_occupation/scheduler_side.py``): the model
   runner is on the TP worker, a waiting release is answered through ``send_output``, an aborted
   running request gets ``to_finish``, and SGLang's own ``offload_tags`` mirrors the ledger.
@@ -17,6 +20,7 @@ What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0
 from sglang_patch import v0_4_8
 from sglang_patch._core import derive_patch_set
 from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
+from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
 from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER, UPDATES as SCHEDULER_UPDATES
 from sglang_patch.v0_4_6_post5.tokenizer_manager import _TM, UPDATES as MANAGER_UPDATES, TokenizerManagerPatch
 
@@ -42,4 +46,4 @@ class TokenizerManagerPatch056(TokenizerManagerPatch):
 PATCHES = derive_patch_set(
     v0_4_8.PATCHES, "0.5.6",
     replace={"io_structs": IOStructsPatch056, "scheduler": SchedulerPatch056,
-             "tokenizer_manager": TokenizerManagerPatch056})
+             "tokenizer_manager": TokenizerManagerPatch056, "cuda_graph_region": NativeCudaGraphTagPatch})

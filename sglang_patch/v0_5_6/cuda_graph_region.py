@@ -1,0 +1,38 @@
+"""Patch ``cuda_graph_region`` (0.5.6): SGLang's own capture under the tag ``cuda_graph``, by default.
+
+SGLang 0.5.6 can capture its CUDA graphs with their memory pool under the tag ``cuda_graph``
+itself (``CudaGraphRunner._capture_graph``, model_executor/cuda_graph_runner.py:515), but only
+with the environment variable ``SGLANG_MEMORY_SAVER_CUDA_GRAPH`` set (default off, environ.py:316).
+Without it the graph pool stays on the device while everything else is released, unlike every
+earlier release this package supports, where the capture is tagged by default. So native's
+capture is used, with the variable defaulting to on for the capture: a value the user set,
+``0`` included, is kept.
+"""
+
+import os
+
+from sglang_patch._core import Patch
+
+CAPTURE = "sglang.srt.model_executor.cuda_graph_runner.CudaGraphRunner._capture_graph"
+ENV = "SGLANG_MEMORY_SAVER_CUDA_GRAPH"
+
+
+class NativeCudaGraphTagPatch(Patch):
+    name = "cuda_graph_region"
+    targets = (CAPTURE,)
+    process = "scheduler"
+    summary = "SGLang's own cuda_graph tag on by default (SGLANG_MEMORY_SAVER_CUDA_GRAPH=0 turns it off)"
+
+    def replacements(self):
+        stock = self.original(CAPTURE)
+
+        def _capture_graph(runner, *args, **kwargs):
+            if ENV in os.environ:
+                return stock(runner, *args, **kwargs)
+            os.environ[ENV] = "1"  # read by the capture itself; the scheduler captures on one thread
+            try:
+                return stock(runner, *args, **kwargs)
+            finally:
+                del os.environ[ENV]
+
+        return self.marked({CAPTURE: _capture_graph})
