@@ -432,6 +432,9 @@ def test_every_generation_route_answers_the_same_503_while_released(server, tags
 def test_weights_cpu_backup_keeps_outputs_across_a_release(server):
     """No update after the resume: the backup put the weights' bytes back (the stand-in scribbles
     NaN over paused memory, the real memory saver maps fresh pages)."""
+    info = requests.get(server.url + "/get_server_info", timeout=60).json()
+    if "enable_weights_cpu_backup" in info:  # 0.5 on: SGLang's own backup (the saver's host copy) is used
+        assert info["enable_weights_cpu_backup"] is True and info["weights_cpu_backup"] is True
     before = greedy(server.client)
     server.client.release()
     status = server.client.status()

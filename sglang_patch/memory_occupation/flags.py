@@ -34,6 +34,14 @@ FLAGS = (
 )
 
 
+def adopt_native_options(server_args) -> None:
+    """Where SGLang has an option of its own for one of these flags, the flag turns it on instead of
+    duplicating it: from 0.5, ``--weights-cpu-backup`` is ``--enable-weights-cpu-backup`` (the
+    memory saver keeps the host copy of the weights' region)."""
+    if getattr(server_args, "weights_cpu_backup", False) and hasattr(server_args, "enable_weights_cpu_backup"):
+        server_args.enable_weights_cpu_backup = True
+
+
 def add_cli_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tagged memory release/resume")
     for flag in FLAGS:

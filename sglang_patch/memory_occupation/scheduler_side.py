@@ -73,7 +73,12 @@ class MemoryLedger:
         self.released: Set[str] = set()
         self.pending: Optional[_PendingRelease] = None
         self.stashed_buffers: Optional[List[tuple]] = None
-        self.backup = WeightsBackup() if getattr(server_args, "weights_cpu_backup", False) else None
+        # SGLang 0.5's own backup (--enable-weights-cpu-backup; --weights-cpu-backup turns it on
+        # there): torch_memory_saver copies the weights' region to host memory on pause and back
+        # on resume, so this ledger keeps no copy of its own.
+        self.native_backup = bool(getattr(server_args, "enable_weights_cpu_backup", False))
+        wanted = getattr(server_args, "weights_cpu_backup", False)
+        self.backup = WeightsBackup() if wanted and not self.native_backup else None
         self.allow_stale_weights = bool(getattr(server_args, "allow_stale_weights", False))
         self.resume_headroom_bytes = int(float(getattr(server_args, "resume_headroom_gb", 0.0)) * (1 << 30))
         # False from a resume of "weights" without a backup (their content is gone) until a weight
@@ -520,6 +525,7 @@ def resume_memory_occupation(scheduler, recv_req):
                 else:
                     _restore_buffers(model, ledger.stashed_buffers)
                     ledger.stashed_buffers = None
+                    ledger.weights_current = ledger.native_backup  # the saver copied them back
         if KV_CACHE in todo:
             if saver_on:
                 adapter.resume(KV_CACHE)
@@ -581,6 +587,14 @@ def admitting(scheduler) -> bool:
 # -- status and weight updates ----------------------------------------------------------------
 
 
+def _backup_bytes(ledger, tag_bytes) -> Optional[int]:
+    """Host bytes that back the weights up: this ledger's copy, or the saver's copy of the whole
+    weights region (SGLang's own backup), or None without a backup."""
+    if ledger.backup is not None:
+        return ledger.backup.host_bytes
+    return tag_bytes[WEIGHTS] if ledger.native_backup else None
+
+
 def get_memory_occupation(scheduler, recv_req):
     """Scheduler side of GET /memory_occupation: this rank's state, gathered over TP ranks."""
     from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
@@ -598,7 +612,7 @@ def get_memory_occupation(scheduler, recv_req):
             for tag, nbytes in tag_bytes.items()
         },
         "weights_current": ledger.weights_current,
-        "weights_cpu_backup_bytes": ledger.backup.host_bytes if ledger.backup else None,
+        "weights_cpu_backup_bytes": _backup_bytes(ledger, tag_bytes),
         "release_waiting": ledger.pending.tags if ledger.pending else None,
         "memory_saver_enabled": bool(scheduler.memory_saver_adapter.enabled),
     }

@@ -1,6 +1,9 @@
 """The patch set for SGLang 0.5.6 (native tags; verl's pin): 0.4.8's, on targets that moved.
 
 What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0.5.6-0.5.17.md):
+- SGLang keeps a host copy of the weights itself (``--enable-weights-cpu-backup``: the memory
+  saver copies the weights' region out on pause and back on resume): ``--weights-cpu-backup``
+  turns it on (``ServerArgs.__post_init__``) and the ledger keeps no copy of its own.
 - ``update_weights_from_ipc`` (checkpoint-engine) is a fourth weight update: guarded in the
   scheduler like the others (refused while the weights are released) and tracked in the
   tokenizer manager (a success makes the weights current).
@@ -18,14 +21,33 @@ What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0
 """
 
 from sglang_patch import v0_4_8
-from sglang_patch._core import derive_patch_set
+from sglang_patch._core import derive_patch_set, mark_wrapper
+from sglang_patch.memory_occupation import flags
 from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
 from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
 from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER, UPDATES as SCHEDULER_UPDATES
+from sglang_patch.v0_4_6_post5.server_args import _SERVER_ARGS, ServerArgsPatch
 from sglang_patch.v0_4_6_post5.tokenizer_manager import _TM, UPDATES as MANAGER_UPDATES, TokenizerManagerPatch
 
 _SCHEDULER_IPC = _SCHEDULER + "update_weights_from_ipc"
 _MANAGER_IPC = _TM + "update_weights_from_ipc"
+
+
+class ServerArgsPatch056(ServerArgsPatch):
+    """``--weights-cpu-backup`` turns on SGLang's own ``--enable-weights-cpu-backup``."""
+
+    targets = ServerArgsPatch.targets + (_SERVER_ARGS + "__post_init__",)
+
+    def replacements(self):
+        out = super().replacements()
+        stock = self.original(_SERVER_ARGS + "__post_init__")
+
+        def __post_init__(args):
+            flags.adopt_native_options(args)
+            stock(args)
+
+        out[_SERVER_ARGS + "__post_init__"] = mark_wrapper(__post_init__, stock, self.name)
+        return out
 
 
 class IOStructsPatch056(IOStructsPatch):
@@ -45,5 +67,5 @@ class TokenizerManagerPatch056(TokenizerManagerPatch):
 
 PATCHES = derive_patch_set(
     v0_4_8.PATCHES, "0.5.6",
-    replace={"io_structs": IOStructsPatch056, "scheduler": SchedulerPatch056,
+    replace={"server_args": ServerArgsPatch056, "io_structs": IOStructsPatch056, "scheduler": SchedulerPatch056,
              "tokenizer_manager": TokenizerManagerPatch056, "cuda_graph_region": NativeCudaGraphTagPatch})

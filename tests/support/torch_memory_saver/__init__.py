@@ -9,6 +9,9 @@ What it does, so that tests can fail:
 - ``pause(tag)`` fills that tag's tensors with garbage (NaN, or a huge integer), as the real
   thing gives back whatever fresh pages hold: content is lost unless something restores it;
 - pausing a paused tag or resuming a resident one raises, like a double unmap/map would fail;
+- ``region(tag, enable_cpu_backup=True)`` (0.0.9, used by SGLang 0.5's --enable-weights-cpu-backup):
+  ``pause`` first copies the tag's bytes to host memory and ``resume`` copies them back, as the
+  real one does; without it the content is lost;
 - with ``TMS_STANDIN_LOG=path``, each call appends a JSON line: pid, process title, call, tag,
   bytes. Tests read it to prove which process allocated what under which tag.
 """
@@ -77,9 +80,14 @@ def _unique_storages(tensors: List[torch.Tensor]) -> Dict[int, torch.Tensor]:
     return {t.untyped_storage().data_ptr(): t for t in tensors}
 
 
+def _whole(t: torch.Tensor) -> torch.Tensor:
+    """The whole storage behind ``t``, as a flat tensor of its dtype."""
+    return torch.empty(0, dtype=t.dtype, device=t.device).set_(t.untyped_storage())
+
+
 def _scribble(t: torch.Tensor) -> None:
     """Overwrite the whole storage behind ``t`` with garbage."""
-    flat = torch.empty(0, dtype=t.dtype, device=t.device).set_(t.untyped_storage())
+    flat = _whole(t)
     if flat.is_floating_point():
         flat.fill_(float("nan"))
     elif flat.dtype == torch.bool:
@@ -92,6 +100,8 @@ class TorchMemorySaver:
     def __init__(self) -> None:
         self._tensors: Dict[str, List[torch.Tensor]] = {}
         self._paused: set = set()
+        self._backed_up: set = set()  # tags whose region asked for a CPU backup
+        self._host_copies: Dict[str, List[tuple]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -100,6 +110,8 @@ class TorchMemorySaver:
     @contextmanager
     def region(self, tag: str = _TAG_DEFAULT, enable_cpu_backup: bool = False):
         into = self._tensors.setdefault(tag, [])
+        if enable_cpu_backup:
+            self._backed_up.add(tag)
         before = len(into)
         with _Recorder(into):
             yield
@@ -117,7 +129,10 @@ class TorchMemorySaver:
                 raise RuntimeError(f"stand-in torch_memory_saver: tag {t!r} is already paused")
         with torch.no_grad():
             for t in self._tags(tag):
-                for tensor in _unique_storages(self._tensors.get(t, [])).values():
+                storages = _unique_storages(self._tensors.get(t, [])).values()
+                if t in self._backed_up:
+                    self._host_copies[t] = [(tensor, _whole(tensor).clone()) for tensor in storages]
+                for tensor in storages:
                     _scribble(tensor)
                 self._paused.add(t)
         _log("pause", tag, sum(self.tag_bytes(t) for t in self._tags(tag)))
@@ -127,6 +142,10 @@ class TorchMemorySaver:
             if t not in self._paused:
                 raise RuntimeError(f"stand-in torch_memory_saver: tag {t!r} is not paused")
         self._paused.difference_update(self._tags(tag))
+        with torch.no_grad():
+            for t in self._tags(tag):
+                for tensor, saved in self._host_copies.pop(t, []):
+                    _whole(tensor).copy_(saved)
         _log("resume", tag, sum(self.tag_bytes(t) for t in self._tags(tag)))
 
 
