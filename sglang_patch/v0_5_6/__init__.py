@@ -24,10 +24,10 @@ from sglang_patch import v0_4_8
 from sglang_patch._core import derive_patch_set, mark_wrapper
 from sglang_patch.memory_occupation import flags
 from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
-from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
 from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER, UPDATES as SCHEDULER_UPDATES
 from sglang_patch.v0_4_6_post5.server_args import _SERVER_ARGS, ServerArgsPatch
 from sglang_patch.v0_4_6_post5.tokenizer_manager import _TM, UPDATES as MANAGER_UPDATES, TokenizerManagerPatch
+from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
 
 _SCHEDULER_IPC = _SCHEDULER + "update_weights_from_ipc"
 _MANAGER_IPC = _TM + "update_weights_from_ipc"
