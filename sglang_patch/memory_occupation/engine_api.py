@@ -16,8 +16,10 @@ from typing import Any, Dict, List, Optional
 from .manager_side import MemoryOccupationError, summarize, summarize_status
 
 
-def _run(coro):
-    return asyncio.get_event_loop().run_until_complete(coro)
+def _run(engine, coro):
+    """Run ``coro`` on the Engine's event loop (its own ``loop`` from SGLang 0.5.17), as stock methods do."""
+    loop = getattr(engine, "loop", None) or asyncio.get_event_loop()
+    return loop.run_until_complete(coro)
 
 
 def _reply(outputs: List[Any]) -> Dict[str, Any]:
@@ -37,7 +39,7 @@ def release_memory_occupation(engine, tags: Optional[List[str]] = None, mode: st
     from sglang.srt.managers.io_struct import ReleaseMemoryOccupationReqInput
 
     obj = ReleaseMemoryOccupationReqInput(tags=tags, mode=mode, timeout=timeout)
-    return _reply(_run(engine.tokenizer_manager.release_memory_occupation(obj, None)))
+    return _reply(_run(engine, engine.tokenizer_manager.release_memory_occupation(obj, None)))
 
 
 def resume_memory_occupation(engine, tags: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -45,11 +47,11 @@ def resume_memory_occupation(engine, tags: Optional[List[str]] = None) -> Dict[s
     from sglang.srt.managers.io_struct import ResumeMemoryOccupationReqInput
 
     obj = ResumeMemoryOccupationReqInput(tags=tags)
-    return _reply(_run(engine.tokenizer_manager.resume_memory_occupation(obj, None)))
+    return _reply(_run(engine, engine.tokenizer_manager.resume_memory_occupation(obj, None)))
 
 
 def get_memory_occupation(engine) -> Dict[str, Any]:
     """Per tag and TP rank: "resident"/"released", bytes, and whether the weights are current."""
     from sglang.srt.managers.io_struct import GetMemoryOccupationReqInput
 
-    return summarize_status(_run(engine.tokenizer_manager.get_memory_occupation(GetMemoryOccupationReqInput())))
+    return summarize_status(_run(engine, engine.tokenizer_manager.get_memory_occupation(GetMemoryOccupationReqInput())))

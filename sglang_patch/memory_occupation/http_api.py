@@ -39,6 +39,12 @@ def _error(status: int, error: str, message: str) -> JSONResponse:
     return _json({"success": False, "error": error, "message": message}, status)
 
 
+def _field_names(request_cls) -> list:
+    """The request's fields: a dataclass up to SGLang 0.5.6, a msgspec struct from 0.5.17."""
+    struct_fields = getattr(request_cls, "__struct_fields__", None)
+    return list(struct_fields) if struct_fields is not None else [f.name for f in dataclasses.fields(request_cls)]
+
+
 async def _read_object(request: Request, request_cls) -> dict:
     """The JSON body as a dict of the request's fields; raises ValueError naming the problem."""
     raw = await request.body()
@@ -50,7 +56,7 @@ async def _read_object(request: Request, request_cls) -> dict:
         raise ValueError(f"body is not valid JSON ({e}); send e.g. {{\"tags\": [\"kv_cache\"]}}") from None
     if not isinstance(body, dict):
         raise ValueError(f"body must be a JSON object such as {{\"tags\": [\"kv_cache\"]}}, got {body!r}")
-    allowed = [f.name for f in dataclasses.fields(request_cls)]
+    allowed = _field_names(request_cls)
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise ValueError(f"unknown field(s) {unknown}; this route takes {allowed}")

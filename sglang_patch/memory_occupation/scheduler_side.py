@@ -104,6 +104,27 @@ class MemoryLedger:
         return self.refusal() is None and not abort_pending
 
 
+# -- where SGLang keeps what this module reads (moved between releases; found by feature) ------
+
+
+def _ps(scheduler):
+    """What holds ``tp_size``, ``tp_rank`` and ``pp_size``: the scheduler itself up to 0.5.6, its
+    ``ParallelState`` (``scheduler.ps``) in 0.5.17."""
+    return getattr(scheduler, "ps", scheduler)
+
+
+def _grammar_queue(scheduler) -> list:
+    """Requests waiting for their grammar: on the scheduler up to 0.5.6, on its grammar manager in 0.5.17."""
+    queue = getattr(scheduler, "grammar_queue", None)
+    return queue if queue is not None else scheduler.grammar_manager.grammar_queue
+
+
+def _native_offload_tags(scheduler):
+    """SGLang's own set of paused tags: on the scheduler in 0.5.6, on its weight updater in 0.5.17,
+    none before 0.5."""
+    return getattr(getattr(scheduler, "weight_updater", scheduler), "offload_tags", None)
+
+
 # -- when is it safe ------------------------------------------------------------------------
 
 
@@ -118,7 +139,7 @@ def _running(scheduler) -> List[Any]:
     last = scheduler.last_batch
     if last is not None and last.forward_mode.is_extend():
         batches.append(last)
-    if scheduler.pp_size > 1:
+    if _ps(scheduler).pp_size > 1:
         batches += list(scheduler.running_mbs)
     reqs = {id(r): r for b in batches for r in b.reqs if not r.finished()}
     if scheduler.chunked_req is not None:
@@ -133,7 +154,7 @@ def _busy_reason(scheduler, count_queue: bool = True) -> Optional[str]:
     batch whose result is still pending on the device (overlap scheduler) does.
     """
     running = len(_running(scheduler))
-    queued = len(scheduler.waiting_queue) + len(scheduler.grammar_queue) if count_queue else 0
+    queued = len(scheduler.waiting_queue) + len(_grammar_queue(scheduler)) if count_queue else 0
     in_flight = bool(getattr(scheduler, "result_queue", None))
     if not (running or queued or in_flight):
         return None
@@ -142,7 +163,7 @@ def _busy_reason(scheduler, count_queue: bool = True) -> Optional[str]:
 
 def _agree(scheduler, flag: bool) -> bool:
     """True only if every TP rank says True (ranks must act on the same loop turn)."""
-    if scheduler.tp_size == 1:
+    if _ps(scheduler).tp_size == 1:
         return flag
     t = torch.tensor([int(flag)])
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN, group=scheduler.tp_cpu_group)
@@ -155,7 +176,7 @@ def _synchronize() -> None:
 
 
 def _barrier(scheduler) -> None:
-    if scheduler.tp_size > 1:
+    if _ps(scheduler).tp_size > 1:
         torch.distributed.barrier(group=scheduler.tp_cpu_group)
 
 
@@ -187,7 +208,7 @@ def _end_queued(scheduler, finish_reason) -> None:
     for req in queued:
         req.finished_reason = finish_reason
     if queued:
-        scheduler.stream_output(queued, return_logprob=False)
+        getattr(scheduler, "output_streamer", scheduler).stream_output(queued, return_logprob=False)
 
 
 def _abort_queued(scheduler, message: str) -> None:
@@ -261,17 +282,29 @@ def _tensor_bytes(objs) -> int:
 
 
 def _graphs_captured(scheduler) -> bool:
-    """Whether this rank captured CUDA graphs (under the tag cuda_graph when the saver is on)."""
-    return getattr(_runner(scheduler), "cuda_graph_runner", None) is not None
+    """Whether this rank captured CUDA graphs (under the tag cuda_graph when the saver is on): up to
+    0.5.6 the model runner has a graph runner then; 0.5.17's per-phase runners fall back to an
+    eager runner, and a capture creates the graphs' shared memory pool."""
+    runner = _runner(scheduler)
+    if hasattr(runner, "decode_cuda_graph_runner"):
+        return _global_graph_pool() is not None
+    return getattr(runner, "cuda_graph_runner", None) is not None
+
+
+def _global_graph_pool():
+    """The graphs' shared memory pool: cuda_graph_runner's up to 0.5.6, runner_utils.pool's in 0.5.17."""
+    try:
+        from sglang.srt.model_executor.runner_utils.pool import get_global_graph_memory_pool
+    except ImportError:
+        from sglang.srt.model_executor.cuda_graph_runner import get_global_graph_memory_pool
+    return get_global_graph_memory_pool()
 
 
 def _graph_pool_bytes(scheduler) -> int:
     """Bytes of the CUDA graphs' memory pool: the allocator's segments that belong to it."""
     if not _graphs_captured(scheduler):
         return 0
-    from sglang.srt.model_executor import cuda_graph_runner
-
-    pool = cuda_graph_runner.get_global_graph_memory_pool()
+    pool = _global_graph_pool()
     if pool is None:
         return 0
     return sum(seg["total_size"] for seg in torch.cuda.memory_snapshot() if tuple(seg.get("segment_pool_id", ())) == tuple(pool))
@@ -339,7 +372,7 @@ def _resume_shortfall(scheduler, todo: List[str]) -> Optional[str]:
         return None
     gib = 1 << 30
     return (
-        f"cannot resume {todo} on TP rank {scheduler.tp_rank}: it needs {needed / gib:.2f} GiB "
+        f"cannot resume {todo} on TP rank {_ps(scheduler).tp_rank}: it needs {needed / gib:.2f} GiB "
         f"({wanted / gib:.2f} GiB with slack and --resume-headroom-gb) but {free / gib:.2f} GiB is free; "
         f"free device memory (e.g. the trainer's copy of the weights, torch.cuda.empty_cache()) and "
         f"retry. The tags stay released and the server keeps serving"
@@ -424,7 +457,7 @@ def _release_now(scheduler, todo: List[str]):
             _hand_back_cached_blocks(scheduler)
     except Exception as e:  # a failure must not take the scheduler down with it
         logger.exception("release_memory_occupation failed")
-        failure = f"release of {todo} failed on TP rank {scheduler.tp_rank} after {done}: {e!r}"
+        failure = f"release of {todo} failed on TP rank {_ps(scheduler).tp_rank} after {done}: {e!r}"
     else:
         failure = None
     return _settled(scheduler, _release_reply, done, failure, f"release of {todo}")
@@ -443,9 +476,9 @@ def _settled(scheduler, reply, done: List[str], failure: Optional[str], what: st
 
 
 def _mirror_native_offload_tags(scheduler) -> None:
-    """SGLang 0.5's own set of paused tags (``Scheduler.offload_tags``) follows the ledger, in
-    place: its health check and the DP-attention batch sync read it."""
-    native = getattr(scheduler, "offload_tags", None)
+    """SGLang 0.5's own set of paused tags follows the ledger, in place: its health check and the
+    DP-attention batch sync read it."""
+    native = _native_offload_tags(scheduler)
     if isinstance(native, set):
         native.clear()
         native.update(MemoryLedger.of(scheduler).released)
@@ -533,7 +566,7 @@ def resume_memory_occupation(scheduler, recv_req):
             done.append(KV_CACHE)
     except Exception as e:
         logger.exception("resume_memory_occupation failed")
-        failure = f"resume of {todo} failed on TP rank {scheduler.tp_rank} after {done}: {e!r}"
+        failure = f"resume of {todo} failed on TP rank {_ps(scheduler).tp_rank} after {done}: {e!r}"
     else:
         failure = None
     return _settled(scheduler, _resume_reply, done, failure, f"resume of {todo}")
@@ -570,7 +603,7 @@ def after_input_requests(scheduler) -> None:
 def _send_to_tokenizer(scheduler, output, request) -> None:
     """A reply outside the dispatcher's return path (a release that waited): a zmq socket up to
     0.4.x, a sender wrapper from 0.5 (``send_output`` routes it to the HTTP worker that asked)."""
-    sender = scheduler.send_to_tokenizer
+    sender = getattr(scheduler, "ipc_channels", scheduler).send_to_tokenizer  # 0.5.17 groups its sockets
     if hasattr(sender, "send_output"):
         sender.send_output(output, request)
     else:
@@ -606,7 +639,7 @@ def get_memory_occupation(scheduler, recv_req):
         logger.exception("get_memory_occupation could not count the tags' bytes")
         tag_bytes = {tag: None for tag in (CUDA_GRAPH, WEIGHTS, KV_CACHE)}
     mine = {
-        "tp_rank": scheduler.tp_rank,
+        "tp_rank": _ps(scheduler).tp_rank,
         "tags": {
             tag: {"state": "released" if tag in ledger.released else "resident", "bytes": nbytes}
             for tag, nbytes in tag_bytes.items()
@@ -623,8 +656,8 @@ def get_memory_occupation(scheduler, recv_req):
         logger.exception("get_memory_occupation could not read the device's memory")
         mine["device"] = None
     ranks = [mine]
-    if scheduler.tp_size > 1:
-        ranks = [None] * scheduler.tp_size
+    if _ps(scheduler).tp_size > 1:
+        ranks = [None] * _ps(scheduler).tp_size
         torch.distributed.all_gather_object(ranks, mine, group=scheduler.tp_cpu_group)
     return GetMemoryOccupationReqOutput(ranks=ranks)
 
@@ -656,4 +689,4 @@ def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], A
 def _refused_update(method_name: str, message: str):
     from sglang.srt.managers import io_struct
 
-    return getattr(io_struct, WEIGHT_UPDATES[method_name])(False, message)
+    return getattr(io_struct, WEIGHT_UPDATES[method_name])(success=False, message=message)  # keyword-only from 0.5.17

@@ -30,6 +30,17 @@ def _tokenizer_manager():
     return http_server._global_state.tokenizer_manager
 
 
+def _keep_auth_levels(stock_routes, new_routes) -> None:
+    """SGLang 0.5.17 marks its memory routes admin-only-when-configured (``@auth_level(ADMIN_OPTIONAL)``,
+    read from the endpoint by its API-key middleware): the replacements carry the same level, and
+    ``GET /memory_occupation`` the release route's. Earlier releases mark none."""
+    levels = {r.path: r.endpoint._auth_level for r in stock_routes if hasattr(getattr(r, "endpoint", None), "_auth_level")}
+    for path, (endpoint, _) in new_routes.items():
+        level = levels.get(path, levels.get("/release_memory_occupation"))
+        if level is not None:
+            endpoint._auth_level = level
+
+
 class HTTPRoutesPatch(Patch):
     name = "http_routes"
     targets = (ROUTES, MIDDLEWARE, WARMUP)
@@ -45,7 +56,9 @@ class HTTPRoutesPatch(Patch):
         from starlette.middleware import Middleware
 
         new_routes = http_api.memory_routes(_tokenizer_manager)
-        routes = [r for r in self.original(ROUTES) if getattr(r, "path", None) not in new_routes]
+        stock_routes = self.original(ROUTES)
+        _keep_auth_levels(stock_routes, new_routes)
+        routes = [r for r in stock_routes if getattr(r, "path", None) not in new_routes]
         routes += [APIRoute(path, endpoint, methods=methods) for path, (endpoint, methods) in new_routes.items()]
         middleware = list(self.original(MIDDLEWARE)) + [Middleware(http_api.RefusalTo503)]
         stock_warmup = self.original(WARMUP)

@@ -33,6 +33,7 @@ class SchedulerPatch(Patch):
     name = "scheduler"
     targets = (INIT, RELEASE, RESUME, INPUTS, PREFILL, *UPDATES, STATUS)
     updates = UPDATES  # the weight-update handlers guarded: target -> method name
+    release_target, resume_target = RELEASE, RESUME  # where SGLang's release and resume handlers live
     adds = (STATUS,)
     process = "scheduler"
     requires = ("io_structs", "server_args", "weights_region", "kv_cache_region", "cuda_graph_region")
@@ -41,7 +42,19 @@ class SchedulerPatch(Patch):
         "resume pre-check, weights backup, status, no weight update into released weights"
     )
 
+    @staticmethod
+    def scheduler_of(owner):
+        """The scheduler a handler's ``self`` belongs to (0.5.17's handlers live on its weight updater)."""
+        return owner
+
+    @staticmethod
+    def nothing_to_prefill(*args):
+        """What ``get_new_batch_prefill`` returns when nothing may start: no batch."""
+        return None
+
     def replacements(self):
+        scheduler_of = self.scheduler_of
+        nothing_to_prefill = self.nothing_to_prefill
         stock_init = self.original(INIT)
         stock_inputs = self.original(INPUTS)
         stock_prefill = self.original(PREFILL)
@@ -57,16 +70,16 @@ class SchedulerPatch(Patch):
             stock_inputs(scheduler, recv_reqs)
             scheduler_side.after_input_requests(scheduler)
 
-        def get_new_batch_prefill(scheduler):
+        def get_new_batch_prefill(scheduler, *args):
             if not scheduler_side.admitting(scheduler):
-                return None  # nothing new runs on released memory, stale weights, or while a release waits
-            return stock_prefill(scheduler)
+                return nothing_to_prefill(*args)  # nothing new runs on released memory, stale weights, or while a release waits
+            return stock_prefill(scheduler, *args)
 
-        def release_memory_occupation(scheduler, recv_req):
-            return scheduler_side.release_memory_occupation(scheduler, recv_req)
+        def release_memory_occupation(owner, recv_req):
+            return scheduler_side.release_memory_occupation(scheduler_of(owner), recv_req)
 
-        def resume_memory_occupation(scheduler, recv_req):
-            return scheduler_side.resume_memory_occupation(scheduler, recv_req)
+        def resume_memory_occupation(owner, recv_req):
+            return scheduler_side.resume_memory_occupation(scheduler_of(owner), recv_req)
 
         def get_memory_occupation(scheduler, recv_req):
             """This rank's memory state, gathered over the TP ranks (GET /memory_occupation)."""
@@ -74,8 +87,8 @@ class SchedulerPatch(Patch):
 
         new = {
             INIT: __init__,
-            RELEASE: release_memory_occupation,
-            RESUME: resume_memory_occupation,
+            self.release_target: release_memory_occupation,
+            self.resume_target: resume_memory_occupation,
             INPUTS: process_input_requests,
             PREFILL: get_new_batch_prefill,
             STATUS: get_memory_occupation,
@@ -86,8 +99,9 @@ class SchedulerPatch(Patch):
 
     def _guarded_update(self, target: str, method_name: str):
         stock = self.original(target)
+        scheduler_of = self.scheduler_of
 
-        def update(scheduler, recv_req):
-            return scheduler_side.update_weights(scheduler, method_name, recv_req, lambda req: stock(scheduler, req))
+        def update(owner, recv_req):
+            return scheduler_side.update_weights(scheduler_of(owner), method_name, recv_req, lambda req: stock(owner, req))
 
         return update

@@ -41,9 +41,10 @@ class TokenizerManagerPatch(Patch):
         "refuses generation while memory is released or weights are stale"
     )
 
-    def replacements(self):
+    def status_channel(self):
+        """The replacements that give each manager ``get_memory_occupation_communicator`` and route
+        the status reply to it: ``__init__`` builds it, as stock builds the other communicators."""
         stock_init = self.original(INIT)
-        stock_generate = self.original(GENERATE)
         communicator = importlib.import_module(self.communicator_module)._Communicator
 
         def __init__(manager, server_args, *args, **kwargs):
@@ -53,6 +54,11 @@ class TokenizerManagerPatch(Patch):
             status = communicator(manager.send_to_scheduler, server_args.dp_size)
             manager.get_memory_occupation_communicator = status
             add_to_dispatcher(manager._result_dispatcher, GetMemoryOccupationReqOutput, status.handle_recv)
+
+        return self.marked({INIT: __init__})
+
+    def replacements(self):
+        stock_generate = self.original(GENERATE)
 
         async def release_memory_occupation(manager, obj, request=None):
             return await manager_side.release_memory_occupation(manager, obj)
@@ -69,7 +75,6 @@ class TokenizerManagerPatch(Patch):
                 yield out
 
         new = {
-            INIT: __init__,
             RELEASE: release_memory_occupation,
             RESUME: resume_memory_occupation,
             GENERATE: generate_request,
@@ -77,7 +82,7 @@ class TokenizerManagerPatch(Patch):
         }
         for target in self.updates:
             new[target] = self._tracked_update(target)
-        return self.marked(new)
+        return {**self.status_channel(), **self.marked(new)}
 
     def _tracked_update(self, target: str):
         stock = self.original(target)

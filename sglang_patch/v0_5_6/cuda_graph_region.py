@@ -24,10 +24,13 @@ class NativeCudaGraphTagPatch(Patch):
     summary = "SGLang's own cuda_graph tag on by default (SGLANG_MEMORY_SAVER_CUDA_GRAPH=0 turns it off)"
 
     def replacements(self):
-        stock = self.original(CAPTURE)
+        return self.marked({target: self._with_native_tag_on(target) for target in self.targets})
 
-        def _capture_graph(runner, *args, **kwargs):
-            if ENV in os.environ:
+    def _with_native_tag_on(self, target: str):
+        stock = self.original(target)
+
+        def capture(runner, *args, **kwargs):
+            if ENV in os.environ:  # the user's value, or a capture this one is inside of
                 return stock(runner, *args, **kwargs)
             os.environ[ENV] = "1"  # read by the capture itself; the scheduler captures on one thread
             try:
@@ -35,4 +38,4 @@ class NativeCudaGraphTagPatch(Patch):
             finally:
                 del os.environ[ENV]
 
-        return self.marked({CAPTURE: _capture_graph})
+        return capture
