@@ -75,6 +75,13 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.9.1", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
     ),
+    Release(
+        version="0.5.17",
+        patch_set="sglang_patch.v0_5_17",
+        native_tags=True,
+        stack=("torch==2.11.0", "transformers==5.12.1", "torch_memory_saver>=0.0.9.post1"),
+        cpu_sglang_no_deps=True,
+    ),
 )
 
 

@@ -25,9 +25,15 @@ def marked(obj, name):
     fn = getattr(obj, "__func__", obj)  # staticmethod
     return (
         getattr(fn, "__sglang_patch__", None) == name
-        or type(obj).__module__.startswith("sglang_patch")  # a ChildEntry
+        or type(fn).__module__.startswith("sglang_patch")  # a ChildEntry
         or isinstance(obj, type) and obj.__module__.startswith("sglang_patch")  # a class the patch adds
     )
+
+
+# Targets that hold data, not code: a replacement list, tuple or decoder cannot carry a name
+# (the map of saved originals names its patch).
+DATA_TARGETS = ("__dataclass_fields__", "__annotations__", "__match_args__", ".routes", ".user_middleware",
+                "._COMMUNICATOR_SPECS", "._all_types", "._msgpack_decoder")
 
 
 def check(patch):
@@ -47,8 +53,7 @@ def check(patch):
     return {
         "targets": len(patch.targets),
         "all_replaced": all(after[t] is not before[t] for t in patch.targets),
-        "replacements_marked": all(marked(after[t], patch.name) or t.endswith(
-            ("__dataclass_fields__", "__annotations__", "__match_args__", ".routes", ".user_middleware")) for t in patch.targets),
+        "replacements_marked": all(marked(after[t], patch.name) or t.endswith(DATA_TARGETS) for t in patch.targets),
         "second_apply_noop": all(again[t] is after[t] for t in patch.targets),
         "reverted_exactly": all(reverted[t] is before[t] for t in patch.targets),
         "missing_before": missing,

@@ -264,6 +264,8 @@ BODIES = {
     # and OpenAI-style classification.
     ("POST", "/v1/responses"): {"json": {"model": "default", "input": PROMPTS[0], "max_output_tokens": 4}},
     ("POST", "/v1/classify"): {"json": {"model": "default", "input": PROMPTS[0]}},
+    # 0.5.17 on: OpenAI transcription (an upload; the refusal comes before any audio is decoded).
+    ("POST", "/v1/audio/transcriptions"): {"files": {"file": ("a.wav", b"RIFF")}, "data": {"language": "en"}},
 }
 
 

@@ -42,14 +42,22 @@ def with_repo_on_path() -> dict:
 
 
 IMPORTED_CLASSES_AND_CHILD_ENTRY = textwrap.dedent("""
-    import pickle
+    import dataclasses, pickle
     from server_ext import cpu_compat; cpu_compat.enable_without_gpu()
     from sglang.srt.entrypoints import engine, http_server
     from sglang.srt.managers import io_struct
     import sglang_patch
+    from sglang_patch._core import resolve
+    in_place = dataclasses.is_dataclass(io_struct.ReleaseMemoryOccupationReqInput)
     sglang_patch.apply()
-    assert http_server.ReleaseMemoryOccupationReqInput is io_struct.ReleaseMemoryOccupationReqInput
-    req = engine.ReleaseMemoryOccupationReqInput(tags=["kv_cache"], mode="abort")
+    cls = io_struct.ReleaseMemoryOccupationReqInput
+    if in_place:  # up to 0.5.6: the dataclass gains the fields, one class object in every module
+        assert http_server.ReleaseMemoryOccupationReqInput is cls and engine.ReleaseMemoryOccupationReqInput is cls
+    else:  # 0.5.17's msgspec structs: a subclass under the name, routed by its base (the stock class)
+        assert issubclass(cls, http_server.ReleaseMemoryOccupationReqInput)
+        assert pickle.loads(pickle.dumps(cls(mode="abort"))).mode == "abort"
+        assert io_struct.msgpack_decode(io_struct.msgpack_encode(cls(mode="abort"))).mode == "abort"
+    req = cls(tags=["kv_cache"], mode="abort")
     assert (req.tags, req.mode, req.timeout) == (["kv_cache"], "abort", None)
     sglang_patch.revert()
     try:
@@ -69,7 +77,7 @@ IMPORTED_CLASSES_AND_CHILD_ENTRY = textwrap.dedent("""
     except ModuleNotFoundError:
         print("CONSTANTS", "added and taken back")
     sglang_patch.apply(["scheduler", "subprocess_entry"])
-    child = pickle.loads(pickle.dumps(engine.run_scheduler_process))
+    child = pickle.loads(pickle.dumps(getattr(*resolve(sglang_patch.get("subprocess_entry").targets[0]))))
     print(sorted(child.patch_names), child.scopes, child.target)
 """)
 
