@@ -25,15 +25,24 @@ CLASSES = [getattr(io_struct, name) for name in (
 )] + [ServerArgs]
 
 
-def default(f):
-    if f.default is not dataclasses.MISSING:
-        return repr(f.default)
-    if f.default_factory is not dataclasses.MISSING:
-        return repr(f.default_factory())
+def fields(cls):
+    """{field: its default} of a dataclass, or of a msgspec struct (SGLang 0.5.17's io_struct)."""
+    if dataclasses.is_dataclass(cls):
+        return {f.name: default(f.default, f.default_factory, dataclasses.MISSING) for f in dataclasses.fields(cls)}
+    import msgspec
+
+    return {f.name: default(f.default, f.default_factory, msgspec.NODEFAULT) for f in msgspec.structs.fields(cls)}
+
+
+def default(value, factory, missing):
+    if value is not missing:
+        return repr(value)
+    if factory is not missing:
+        return repr(factory())
     return "<required>"
 
 
 print(json.dumps({
     "source_patched": sglang_patch.source_patched(),
-    "classes": {cls.__name__: {f.name: default(f) for f in dataclasses.fields(cls)} for cls in CLASSES},
+    "classes": {cls.__name__: fields(cls) for cls in CLASSES},
 }))

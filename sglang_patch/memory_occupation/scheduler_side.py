@@ -498,6 +498,13 @@ def release_memory_occupation(scheduler, recv_req):
         return _release_reply(
             scheduler, error="busy", message=f"a release of {ledger.pending.tags} is already waiting for running requests; retry after it answers"
         )
+    if WEIGHTS in tags and getattr(scheduler.server_args, "weight_cache_mode", "off") not in ("off", None):
+        # SGLang 0.5.17's weight cache shares the weights with a daemon through CUDA IPC: freeing
+        # them would corrupt the daemon's copy and every engine attached to it (SGLang refuses too).
+        return _release_reply(
+            scheduler, error="invalid_request", message=f"cannot release the weights while the weight cache is on "
+            f"(--weight-cache-mode {scheduler.server_args.weight_cache_mode}): they are shared with its daemon; "
+            "release only kv_cache, or restart with --weight-cache-mode off")
     todo = [t for t in tags if t not in ledger.released]
     busy = _busy_reason(scheduler, count_queue=ledger.admitting) if todo else None
     if not _agree(scheduler, busy is None):
