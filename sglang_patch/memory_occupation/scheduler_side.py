@@ -282,13 +282,14 @@ def _tensor_bytes(objs) -> int:
 
 
 def _graphs_captured(scheduler) -> bool:
-    """Whether this rank captured CUDA graphs (under the tag cuda_graph when the saver is on): up to
-    0.5.6 the model runner has a graph runner then; 0.5.17's per-phase runners fall back to an
-    eager runner, and a capture creates the graphs' shared memory pool."""
+    """Whether this rank captured CUDA graphs (under the tag cuda_graph when the saver is on): the
+    model runner has a graph runner then (``cuda_graph_runner`` up to 0.4.x, ``graph_runner`` in
+    0.5.6); 0.5.17's per-phase runners fall back to an eager runner, and a capture creates the
+    graphs' shared memory pool."""
     runner = _runner(scheduler)
     if hasattr(runner, "decode_cuda_graph_runner"):
         return _global_graph_pool() is not None
-    return getattr(runner, "cuda_graph_runner", None) is not None
+    return (getattr(runner, "cuda_graph_runner", None) or getattr(runner, "graph_runner", None)) is not None
 
 
 def _global_graph_pool():
