@@ -5,7 +5,7 @@
 #
 #   SGLANG_VERSION=0.4.7.post1 bash scripts/device-kit.sh    # default: the primary release
 #
-# writes ./.device-kit-<version>/ (about 51 MiB; git-ignored). On the device:
+# writes ./.device-kit-<version>/ (about 30-45 MiB: one xz archive; git-ignored). On the device:
 #   run(command="source .device-kit-<version>/setup.sh && ...", carry=[".device-kit-<version>", ".whl"])
 # What is in it and why: ../shared/device/README.md and the comments below.
 set -euo pipefail
@@ -18,13 +18,21 @@ KIT=".device-kit-$VERSION"
 PLAT="--only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_26_x86_64 \
-  --platform manylinux1_x86_64 --platform manylinux_2_5_x86_64 --platform any"
+  --platform manylinux1_x86_64 --platform manylinux_2_5_x86_64 --platform any \
+  --platform manylinux_2_34_x86_64"   # last: the lowest priority; sglang 0.5.17 ships only that (image: glibc 2.39)
 
 rm -rf "$KIT"; mkdir -p "$KIT/wheels" "$KIT/site" "$KIT/startup"
 
 # 1. SGLang itself and the pure-Python and small binary wheels it imports on its server path that
 #    the device image lacks (torch, triton, numpy, requests, psutil, aiohttp... are there).
 python3 -m pip download -q --no-deps $PLAT -d "$KIT/wheels" -r "$WHEELS"
+#    trim-<version>.txt (0.5.17): files deleted from those wheels, that the server path never loads.
+if [ -f "$HERE/trim-$VERSION.txt" ]; then
+  grep -v '^#' "$HERE/trim-$VERSION.txt" | while read -r whl member; do
+    [ -n "$whl" ] || continue
+    for w in "$KIT"/wheels/$whl; do zip -q -d "$w" "$member"; done
+  done
+fi
 
 # 2. sgl-kernel: the builds that SGLang pins (0.1.4 for 0.4.6.post5, 0.1.9 for 0.4.7.post1) are
 #    compiled for torch 2.6 / 2.7 and cannot load into torch 2.11. sglang-kernel 0.4.5 is built
@@ -36,13 +44,35 @@ python3 -m pip download -q --no-deps $PLAT -d "$TMP" sglang-kernel==0.4.5
    'sgl_kernel/flashmla_ops.abi3.so' 'sgl_kernel/infllm_ops*' 'sglang_kernel-*.dist-info/*')
 cp -r "$TMP/sgl_kernel" "$KIT/site/"
 if [ -d "$TMP/triton_kernels" ]; then cp -r "$TMP/triton_kernels" "$KIT/site/"; fi
-cat "$HERE/sgl_kernel_compat.py" >> "$KIT/site/sgl_kernel/__init__.py"
-# SGLang asserts `sgl-kernel>=<pinned>` through package metadata at launch.
-mkdir -p "$KIT/site/sgl_kernel-0.4.5.dist-info"
-printf 'Metadata-Version: 2.1\nName: sgl-kernel\nVersion: 0.4.5\n' > "$KIT/site/sgl_kernel-0.4.5.dist-info/METADATA"
-: > "$KIT/site/sgl_kernel-0.4.5.dist-info/RECORD"
+# A release that pins sglang-kernel 0.4.5 itself (0.5.17) takes it as it is: no compat (its
+# `try: from sgl_kernel import X` feature probes must see what 0.4.5 really has) and the metadata
+# under the name it asserts. The others pin an older sgl-kernel: compat, `sgl-kernel` metadata.
+SGLANG_META=$(unzip -p "$KIT"/wheels/sglang-*.whl '*.dist-info/METADATA')
+if grep -qx 'Requires-Dist: sglang-kernel==0.4.5' <<<"$SGLANG_META"; then
+  DIST=sglang_kernel; NAME=sglang-kernel
+else
+  DIST=sgl_kernel; NAME=sgl-kernel
+  cat "$HERE/sgl_kernel_compat.py" >> "$KIT/site/sgl_kernel/__init__.py"
+  # Names that only this release imports (sgl_kernel_compat-0.5.6.py: what 0.3.18 had, 0.4.5 lacks).
+  if [ -f "$HERE/sgl_kernel_compat-$VERSION.py" ]; then
+    cat "$HERE/sgl_kernel_compat-$VERSION.py" >> "$KIT/site/sgl_kernel/__init__.py"
+  fi
+fi
+# SGLang asserts `sgl-kernel>=<pinned>` (0.5.17: `sglang-kernel>=0.4.5`) through package metadata at launch.
+mkdir -p "$KIT/site/$DIST-0.4.5.dist-info"
+printf 'Metadata-Version: 2.1\nName: %s\nVersion: 0.4.5\n' "$NAME" > "$KIT/site/$DIST-0.4.5.dist-info/METADATA"
+: > "$KIT/site/$DIST-0.4.5.dist-info/RECORD"
 
-# 3. Startup compat for triton 3.6, and the script that the device command sources.
+# 3. One xz archive of the installed tree: the wheels installed here for the device's Python
+#    (pip --target, as setup.sh did there before), then the kernel. Wheels are zip-deflated; the
+#    installed files under xz take about 40% less, and a device call carries 64 MiB with the tree
+#    (0.5.17's kit: 68 MiB as wheels, ~42 MiB as this archive).
+python3 -m pip install -q --no-deps --no-index --no-compile $PLAT --target "$TMP/installed/site" "$KIT"/wheels/*.whl
+cp -r "$KIT/site/." "$TMP/installed/site/"
+tar -C "$TMP/installed" -cf - site | xz -T0 -6 > "$KIT/site.tar.xz"
+rm -rf "$KIT/wheels" "$KIT/site"
+
+# 4. Startup compat for triton 3.6, and the script that the device command sources.
 cp "$HERE/sitecustomize.py" "$KIT/startup/"
 cp "$HERE/setup.sh" "$KIT/setup.sh"
 echo "$VERSION" > "$KIT/sglang-version"

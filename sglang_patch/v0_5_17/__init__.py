@@ -14,8 +14,9 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
   default of ``http_server.launch_server(run_scheduler_process_func=...)`` (``subprocess_entry``).
 - SGLang's launch notices a scheduler that dies during start-up itself (it polls the process
   every 5 s and raises with the exit code, engine.py:1688-1718): no ``startup_watch`` here.
-- CUDA graphs are captured by per-phase runners from ``ModelRunner.init_cuda_graphs`` and its
-  two ``init_*_cuda_graph`` methods; native's ``cuda_graph`` tag is turned on around those.
+- CUDA graphs are captured by per-phase backends: native's ``cuda_graph`` tag is turned on for the
+  full backend (decode graphs); the breakable one (prefill graphs) refuses the tag, so it keeps
+  native's default (found on the H200).
 - The memory routes carry SGLang's admin auth level (``ADMIN_OPTIONAL``): the replacements copy it
   (``http_routes``, shared).
 - ``SGLANG_RUST_SERVER`` (a Rust HTTP frontend) is refused at launch: nothing of it can be patched.
@@ -32,7 +33,6 @@ from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
 from sglang_patch.v0_5_17.io_structs import IOStructsPatch0517
 
 _UPDATER = "sglang.srt.managers.scheduler_components.weight_updater.SchedulerWeightUpdaterManager."
-_RUNNER = "sglang.srt.model_executor.model_runner.ModelRunner."
 _ENGINE = "sglang.srt.entrypoints.engine."
 SPECS = "sglang.srt.managers.tokenizer_control_mixin._COMMUNICATOR_SPECS"
 
@@ -65,7 +65,11 @@ class TokenizerManagerPatch0517(v0_5_6.TokenizerManagerPatch056):
 
 
 class CudaGraphTagPatch0517(NativeCudaGraphTagPatch):
-    targets = tuple(_RUNNER + name for name in ("init_cuda_graphs", "init_decode_cuda_graph", "init_prefill_cuda_graph"))
+    """The full capture backend (decode graphs) reads the variable when it is built. The breakable
+    backend (prefill graphs by default) is left with native's default: under the memory saver's
+    tag it refuses to start ("Breakable CUDA graph is not compatible with memory saver mode")."""
+
+    targets = ("sglang.srt.model_executor.runner_backend.full_cuda_graph_backend.FullCudaGraphBackend.__init__",)
 
 
 class SubprocessEntryPatch0517(Patch):
