@@ -28,7 +28,7 @@ from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
 from sglang_patch.v0_4_6_post5.scheduler import INIT as SCHEDULER_INIT
 from sglang_patch.v0_4_6_post5.scheduler import INPUTS, PREFILL, STATUS as SCHEDULER_STATUS
 from sglang_patch.v0_4_6_post5.subprocess_entry import _RUN_DP_CONTROLLER, _RUN_SCHEDULER, ChildEntry
-from sglang_patch.v0_4_6_post5.tokenizer_manager import GENERATE, RELEASE, RESUME, STATUS, _TM
+from sglang_patch.v0_4_6_post5.tokenizer_manager import GENERATE, RELEASE, RESUME, STATUS
 from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
 from sglang_patch.v0_5_17.io_structs import IOStructsPatch0517
 
@@ -55,8 +55,7 @@ class SchedulerPatch0517(v0_5_6.SchedulerPatch056):
 
 
 class TokenizerManagerPatch0517(v0_5_6.TokenizerManagerPatch056):
-    updates = tuple(_TM + name for name in WEIGHT_UPDATES)
-    targets = (SPECS, RELEASE, RESUME, GENERATE, *updates, STATUS)
+    targets = (SPECS, RELEASE, RESUME, GENERATE, *v0_5_6.TokenizerManagerPatch056.updates, STATUS)
 
     def status_channel(self):
         from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput

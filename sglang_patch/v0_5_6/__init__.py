@@ -23,14 +23,12 @@ What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0
 from sglang_patch import v0_4_8
 from sglang_patch._core import derive_patch_set, mark_wrapper
 from sglang_patch.memory_occupation import flags
+from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
 from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
-from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER, UPDATES as SCHEDULER_UPDATES
+from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER
 from sglang_patch.v0_4_6_post5.server_args import _SERVER_ARGS, ServerArgsPatch
-from sglang_patch.v0_4_6_post5.tokenizer_manager import _TM, UPDATES as MANAGER_UPDATES, TokenizerManagerPatch
+from sglang_patch.v0_4_6_post5.tokenizer_manager import _TM, TokenizerManagerPatch
 from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
-
-_SCHEDULER_IPC = _SCHEDULER + "update_weights_from_ipc"
-_MANAGER_IPC = _TM + "update_weights_from_ipc"
 
 
 class ServerArgsPatch056(ServerArgsPatch):
@@ -54,14 +52,15 @@ class IOStructsPatch056(IOStructsPatch):
     status_base = "BaseReq"
 
 
+# Every weight update of scheduler_side.WEIGHT_UPDATES, update_weights_from_ipc included (from 0.5).
 class SchedulerPatch056(v0_4_8.NativeSchedulerPatch):
-    targets = v0_4_8.NativeSchedulerPatch.targets + (_SCHEDULER_IPC,)
-    updates = {**SCHEDULER_UPDATES, _SCHEDULER_IPC: "update_weights_from_ipc"}
+    updates = {_SCHEDULER + name: name for name in WEIGHT_UPDATES}
+    targets = tuple(dict.fromkeys(v0_4_8.NativeSchedulerPatch.targets + tuple(updates)))
 
 
 class TokenizerManagerPatch056(TokenizerManagerPatch):
-    targets = TokenizerManagerPatch.targets + (_MANAGER_IPC,)
-    updates = MANAGER_UPDATES + (_MANAGER_IPC,)
+    updates = tuple(_TM + name for name in WEIGHT_UPDATES)
+    targets = tuple(dict.fromkeys(TokenizerManagerPatch.targets + updates))
     communicator_module = "sglang.srt.managers.tokenizer_communicator_mixin"
 
 
