@@ -5,10 +5,13 @@ warm-up request finishes, so readiness means a generate request succeeded. A ser
 during start-up (for instance a scheduler that cannot load) is reported with the end of its log
 instead of a hang, and ``stop()`` kills the whole process group (SGLang's children included).
 
-A port from ``free_port()`` can be taken by another process before the server binds it (SGLang
-servers pick extra ports of their own, e.g. for torch.distributed); uvicorn then logs a bind
-error and the process lingers until SGLang's warm-up gives up minutes later. ``start()`` watches
-for that error and starts again on a fresh port (unless the caller fixed the port).
+A port from ``free_port()`` can be taken by another process before the server binds it; uvicorn
+then logs a bind error and the process lingers until SGLang's warm-up gives up minutes later.
+SGLang also picks ports of its own the same way (torch.distributed's store: a free port probed
+at launch, bound seconds later by the scheduler), and any process's client connection may take
+one in between; the scheduler then dies with EADDRINUSE. ``start()`` watches for both and starts
+again: on a fresh HTTP port when that was taken (unless the caller fixed the port), on the same
+one when SGLang's own port was.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class ServerStartError(RuntimeError):
 
 # uvicorn's message when the HTTP port is taken.
 _BIND_FAILED = b"error while attempting to bind on address"
+# torch.distributed's (TCPStore) and ZMQ's when a port SGLang picked for itself was taken.
+_OWN_PORT_TAKEN = (b"EADDRINUSE", b"Address already in use")
 _START_ATTEMPTS = 3
 _PROBE_TIMEOUT_S = 30
 
@@ -84,16 +89,20 @@ class ServerProcess:
         if ServerProcess.alive(self):  # the process itself (a subclass's alive() may ask more)
             raise RuntimeError(f"this server already runs (pid {self.proc.pid}); stop() it before starting it again")
         for _ in range(_START_ATTEMPTS):
-            if self._start_once(timeout):
+            outcome = self._start_once(timeout)
+            if outcome == "ready":
                 return self
-            self.stop(wait=2.0)  # it can never serve on this port: no need to wait for a clean exit
-            if self._port_fixed:
-                raise ServerStartError(f"port {self.port} is in use:\n{self.log_tail()}")
-            self._use_port(free_port())
-        raise ServerStartError(f"no free port held for {_START_ATTEMPTS} starts in a row:\n{self.log_tail()}")
+            self.stop(wait=2.0)  # it can never serve like this: no need to wait for a clean exit
+            if outcome == "http_port_taken":
+                if self._port_fixed:
+                    raise ServerStartError(f"port {self.port} is in use:\n{self.log_tail()}")
+                self._use_port(free_port())
+            # "own_port_taken": SGLang picks its ports afresh at the next start.
+        raise ServerStartError(f"a port was taken in {_START_ATTEMPTS} starts in a row:\n{self.log_tail()}")
 
-    def _start_once(self, timeout: float) -> bool:
-        """True once the server generates; False if its HTTP port was taken; raises otherwise."""
+    def _start_once(self, timeout: float) -> str:
+        """"ready" once the server generates; "http_port_taken" or "own_port_taken" if a port it
+        binds was taken; raises otherwise."""
         with open(self.log_path, "ab") as log:
             if self._echo_command:
                 log.write(("$ " + shlex.join(self.args) + "\n").encode())
@@ -104,17 +113,27 @@ class ServerProcess:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._log_since(log_start).find(_BIND_FAILED) >= 0:
-                return False
-            if self.proc.poll() is not None:
+            exited = self.proc.poll() is not None  # asked before the log is read: an exit's last words are in it
+            taken = self._port_taken(self._log_since(log_start))
+            if taken:
+                return taken
+            if exited:
                 raise ServerStartError(f"server exited with {self.proc.returncode} during start-up:\n{self.log_tail()}")
             try:
                 self._probe.generate("ready?", max_new_tokens=1)
-                return True
+                return "ready"
             except Exception:
                 time.sleep(1.0)
         self.stop()
         raise ServerStartError(f"server not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    @staticmethod
+    def _port_taken(log: bytes) -> Optional[str]:
+        if _BIND_FAILED in log:
+            return "http_port_taken"
+        if any(marker in log for marker in _OWN_PORT_TAKEN):
+            return "own_port_taken"
+        return None
 
     def _log_since(self, offset: int) -> bytes:
         try:
