@@ -62,6 +62,14 @@ fi
 mkdir -p "$KIT/site/$DIST-0.4.5.dist-info"
 printf 'Metadata-Version: 2.1\nName: %s\nVersion: 0.4.5\n' "$NAME" > "$KIT/site/$DIST-0.4.5.dist-info/METADATA"
 : > "$KIT/site/$DIST-0.4.5.dist-info/RECORD"
+# A release that imports flashinfer at module level on CUDA (0.5.17) gets the stand-in that
+# flashinfer_standin-<version>.py describes: importable, every name raising when called, no
+# flashinfer.norm (so sglang-kernel runs its own RMSNorm kernels). setup.sh sees it and tells
+# SGLang that flashinfer is not available.
+if [ -f "$HERE/flashinfer_standin-$VERSION.py" ]; then
+  mkdir -p "$KIT/site/flashinfer"
+  cp "$HERE/flashinfer_standin-$VERSION.py" "$KIT/site/flashinfer/__init__.py"
+fi
 
 # 3. One xz archive of the installed tree: the wheels installed here for the device's Python
 #    (pip --target, as setup.sh did there before), then the kernel. Wheels are zip-deflated; the
