@@ -151,6 +151,23 @@ def test_invalid_json_is_400(server):
     assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [["bm90IGEgcGlja2xl"], []],  # base64 of "not a pickle"; no entry for TP rank 0
+    ids=["not-a-pickle", "no-entry-for-the-rank"],
+)
+def test_bad_weight_payload_is_400_and_server_keeps_serving(server, payload):
+    """SGLang's scheduler dies on a payload it cannot deserialize (and the server with it)."""
+    weights_current = server.client.status()["weights_current"]
+    r = post(server, "/update_weights_from_tensor", body={"serialized_named_tensors": payload})
+    assert r.status_code == 400, r.text
+    reply = r.json()
+    assert reply["success"] is False
+    assert "update_weights_from_tensor failed" in reply["message"] and "one entry per TP rank" in reply["message"]
+    assert server.client.status()["weights_current"] == weights_current  # nothing was loaded
+    assert server.client.generate(PROMPTS[1], max_new_tokens=2)["meta_info"]["completion_tokens"] == 2
+
+
 def test_client_raises_with_status_and_message(server):
     with pytest.raises(SGLangError) as e:
         server.client.release(["bogus"])

@@ -688,10 +688,27 @@ def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], A
             method_name, 'the weights are released: resume them first (POST /resume_memory_occupation '
             '{"tags": ["weights"]}), then update; the KV cache may stay released meanwhile'
         )
-    result = run(recv_req)
+    try:
+        result = run(recv_req)
+    except Exception as e:  # SGLang lets it take the scheduler, and the server, down
+        logger.exception("%s failed", method_name)
+        return _refused_update(
+            method_name, f"{method_name} failed: {type(e).__name__}: {e}. {UPDATE_HINTS.get(method_name, '')}"
+            "The server keeps serving; if the failure came after some weights were loaded they are "
+            "partly updated: send the whole update again."
+        )
     if result.success:
         ledger.weights_current = True
     return result
+
+
+# What a weight update that raised most likely got wrong, for its error message.
+UPDATE_HINTS = {
+    "update_weights_from_tensor": (
+        "serialized_named_tensors must hold one entry per TP rank, each "
+        "MultiprocessingSerializer.serialize([(name, tensor), ...]) (over HTTP: base64 text). "
+    ),
+}
 
 
 def _refused_update(method_name: str, message: str):
