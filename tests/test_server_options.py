@@ -2,7 +2,8 @@
 --resume-headroom-gb; and ServerProcess starting again when a port was taken.
 
 Two servers in all (each start costs ~20 s on the CPU): the keyed one runs without the memory
-saver and meets a taken torch.distributed port first, the no-room one a taken HTTP port.
+saver and meets a taken torch.distributed port first, the no-room one a taken HTTP port (and,
+on 0.5.17, carries SGLang's IPC as msgpack).
 """
 
 import socket
@@ -80,6 +81,10 @@ def servers(tmp_path_factory, tiny_model, taken_port):
         no_room = make_server(tmp_path_factory, tiny_model, "no-room-server", extra=["--resume-headroom-gb", "1000000"])
     finally:
         server_process.free_port = real_free_port
+    # SGLang 0.5.17 can carry its IPC messages as msgpack instead of pickle: this server does, so
+    # the memory messages (release, resume, status, the 507) cross it for real. Older releases
+    # ignore the variable.
+    no_room.env["SGLANG_USE_PICKLE_IPC"] = "0"
     try:
         start_all(keyed, no_room)
     finally:
