@@ -5,6 +5,9 @@
 # A machine with an NVIDIA GPU gets the release's `sglang-*` extra, any other its `cpu-*` extra
 # (pyproject.toml; `sglang`/`cpu` are the primary release's). Prints the venv's path last.
 # Re-running is cheap: nothing is installed again unless pyproject.toml changed.
+# Installs go through uv (a cold install of a release's stack ~25-30 s where pip took minutes;
+# switching a venv to another release of the same torch a few seconds; one cache, ~/.cache/uv,
+# serves every release); where uv cannot be had, pip does the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -29,16 +32,23 @@ if [ ! -f "$STAMP" ]; then
     mkdir -p build
     exec 9>build/.setup.lock
     command -v flock >/dev/null 2>&1 && flock 9
-    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+    command -v uv >/dev/null 2>&1 || "$PY" -m pip install -q uv >&2 || true
+    if command -v uv >/dev/null 2>&1; then
+        [ -x "$VENV/bin/python" ] || uv venv -q --seed --python "$PY" "$VENV" >&2  # --seed: pip too (the series tool's downloads)
+        install() { uv pip install -q --python "$VENV/bin/python" "$@" >&2; }
+    else
+        [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+        "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+        install() { "$VENV/bin/python" -m pip install -q "$@" >&2; }
+    fi
     rm -f "$VENV"/.installed-*  # a switch that fails halfway must not leave the old release's stamp
-    "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-    echo "installing the sglang $VERSION stack ($EXTRA) into $VENV (a few minutes the first time)..." >&2
+    echo "installing the sglang $VERSION stack ($EXTRA) into $VENV..." >&2
     NO_DEPS=$(bash scripts/sglang-version.sh --cpu-no-deps)
     if [ "$KIND" = cpu ] && [ -n "$NO_DEPS" ]; then
         # No CPU extra on PyPI: sglang alone, its other requirements come with the cpu-<v> extra.
-        "$VENV/bin/python" -m pip install -q --no-deps "$NO_DEPS" >&2
+        install --no-deps "$NO_DEPS"
     fi
-    "$VENV/bin/python" -m pip install -q -e ".[$EXTRA,test]" >&2
+    install -e ".[$EXTRA,test]"
     touch "$STAMP"
     exec 9>&-
 fi
