@@ -66,9 +66,11 @@ IMPORTED_CLASSES_AND_CHILD_ENTRY = textwrap.dedent("""
         print("FIELDS OK")
     # Trainer code written for upstream (verl, slime, ROLL) names the tags through this module.
     sglang_patch.apply()
-    from sglang.srt.constants import GPU_MEMORY_TYPE_KV_CACHE, GPU_MEMORY_TYPE_WEIGHTS
-    assert (GPU_MEMORY_TYPE_KV_CACHE, GPU_MEMORY_TYPE_WEIGHTS) == ("kv_cache", "weights")
-    native = not any(p.name == "constants" for p in sglang_patch.patches())
+    from sglang.srt.constants import GPU_MEMORY_TYPE_CUDA_GRAPH, GPU_MEMORY_TYPE_KV_CACHE, GPU_MEMORY_TYPE_WEIGHTS
+    assert (GPU_MEMORY_TYPE_KV_CACHE, GPU_MEMORY_TYPE_WEIGHTS, GPU_MEMORY_TYPE_CUDA_GRAPH) == ("kv_cache", "weights", "cuda_graph")
+    from sglang_patch._core import installed_sglang_version
+    from sglang_patch.versions import release_for
+    native = release_for(installed_sglang_version()).native_tags
     sglang_patch.revert()
     import importlib
     try:

@@ -5,20 +5,24 @@ tagging patches (memory_saver, weights_region, kv_cache_region, constants) are n
 SGLang's own tags are kept. What native lacks is added by the same patch classes as 0.4.6.post5:
 the ledger, release modes, the 503 gate, the stale-weights guard, the 507 pre-check, the status
 route, TP agreement and 4xx validation (scheduler, tokenizer_manager, http_routes, engine,
-io_structs, server_args), the start-up watch, and the cuda_graph tag (0.4.8 to 0.4.10 have none).
+io_structs, server_args), the start-up watch, and the cuda_graph tag (0.4.8 to 0.4.10 have none;
+``constants`` adds its name to SGLang's own module).
 The sets of 0.4.9.post6 and 0.4.10.post2 are built from this one.
 """
 
 from sglang_patch import v0_4_6_post5
 from sglang_patch._core import derive_patch_set
+from sglang_patch.memory_occupation.tags import KV_CACHE, WEIGHTS
+from sglang_patch.v0_4_6_post5.constants import CudaGraphConstantPatch
 from sglang_patch.v0_4_6_post5.cuda_graph_region import CudaGraphRegionPatch
 from sglang_patch.v0_4_6_post5.scheduler import SchedulerPatch
 
-NATIVE = {"memory_saver", "weights_region", "kv_cache_region", "constants"}
+NATIVE = {"memory_saver", "weights_region", "kv_cache_region"}
 
 
 class NativeSchedulerPatch(SchedulerPatch):
     requires = ("io_structs", "server_args", "cuda_graph_region")
+    native_tags = frozenset({WEIGHTS, KV_CACHE})  # SGLang's own handlers pause these; cuda_graph is ours
 
 
 class NativeCudaGraphRegionPatch(CudaGraphRegionPatch):
@@ -27,4 +31,5 @@ class NativeCudaGraphRegionPatch(CudaGraphRegionPatch):
 
 PATCHES = derive_patch_set(
     v0_4_6_post5.PATCHES, "0.4.8",
-    replace={"scheduler": NativeSchedulerPatch, "cuda_graph_region": NativeCudaGraphRegionPatch}, drop=NATIVE)
+    replace={"scheduler": NativeSchedulerPatch, "cuda_graph_region": NativeCudaGraphRegionPatch,
+             "constants": CudaGraphConstantPatch}, drop=NATIVE)
