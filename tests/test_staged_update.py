@@ -109,12 +109,17 @@ def test_memory_occupation_reports_state_bytes_and_current_weights(server):
     assert c.status()["released_tags"] == []
 
 
-def test_weight_update_into_released_weights_is_refused(server, reference):
+def test_weight_update_into_released_weights_resumes_them_first(server, reference):
+    """AReaL's colocated step updates from disk while everything is released: the weights are mapped
+    back first (the KV cache stays released), the update fills them, and the reply says so."""
     c = server.client
-    c.release(["weights"])
+    c.release()
     r = requests.post(server.url + "/update_weights_from_disk", json={"model_path": server.model_path}, timeout=60)
-    assert r.status_code == 400, r.text
-    assert "resume them first" in r.json()["message"]
-    c.resume(["weights"])
-    c.update_weights_from_disk(server.model_path)
+    assert r.status_code == 200, r.text
+    assert r.json()["success"] is True and "resumed ['weights'] first" in r.json()["message"], r.json()
+    status = c.status()
+    assert status["released_tags"] == ["cuda_graph", "kv_cache"] and status["weights_current"] is True
+    gen = requests.post(server.url + "/generate", json={"text": "hi", "sampling_params": {"max_new_tokens": 2}}, timeout=60)
+    assert gen.status_code == 503 and gen.json()["error"] == "memory_released", gen.text  # the frontend knows
+    c.resume()
     assert greedy(c) == reference

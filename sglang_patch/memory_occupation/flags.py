@@ -1,9 +1,19 @@
-"""The server flags of tagged release/resume: ``ServerArgs`` fields and their command-line options."""
+"""The server flags of tagged release/resume: ``ServerArgs`` fields and their command-line options.
+
+Each flag can also be turned on by an environment variable (``SGLANG_TAGGED_MEMORY_`` and its name
+in capitals), for frameworks that start SGLang themselves and pass only the server options they
+know (AReaL cannot pass ``--weights-cpu-backup``): the variable sets the flag's default, so the
+command line still wins.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
+
+ENV_PREFIX = "SGLANG_TAGGED_MEMORY_"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -12,6 +22,26 @@ class Flag:
     type: type
     default: object
     help: str
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets this flag's default."""
+        return ENV_PREFIX + self.name.upper()
+
+    def default_value(self):
+        """The default: the environment variable's value when it is set, else ``default``."""
+        raw = os.environ.get(self.env)
+        if raw is None:
+            return self.default
+        if self.type is bool:
+            value = raw.strip().lower()
+            if value not in _TRUE + _FALSE:
+                raise ValueError(f"{self.env}={raw!r}: use 1 or 0 (true/false, yes/no, on/off)")
+            return value in _TRUE
+        try:
+            return self.type(raw)
+        except ValueError:
+            raise ValueError(f"{self.env}={raw!r}: expected a {self.type.__name__}") from None
 
 
 FLAGS = (
@@ -46,7 +76,8 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tagged memory release/resume")
     for flag in FLAGS:
         option = "--" + flag.name.replace("_", "-")
+        help_text = f"{flag.help} Environment: {flag.env}."
         if flag.type is bool:
-            group.add_argument(option, action="store_true", help=flag.help)
+            group.add_argument(option, action="store_true", default=flag.default_value(), help=help_text)
         else:
-            group.add_argument(option, type=flag.type, default=flag.default, help=flag.help)
+            group.add_argument(option, type=flag.type, default=flag.default_value(), help=help_text)

@@ -9,17 +9,29 @@ stock drops them), and keep a mirror of the memory state from those replies and 
 updates. ``generate`` runs ``TokenizerManager.generate_request`` behind the refusal rule
 (refusal.py) applied to that mirror, and turns a refusal the scheduler sent back into the same
 ``GenerationRefusedError`` (refusal.refuse).
+
+Two behaviours of stock SGLang are kept on the way: a request that arrives while
+``/pause_generation`` holds generation (SGLang >= 0.5) waits for ``/continue_generation`` before
+the rule is asked (AReaL sends the next step's requests while the server is paused and
+released, and resumes before it continues); and with ``SGLANG_TAGGED_MEMORY_RESUME_ON_GENERATE=1``
+a request that finds only the KV cache (and the graphs) released resumes them first (verl's
+one_step_off_policy releases ``kv_cache`` and generates without resuming).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import threading
 from typing import Any, Dict, List, Optional
 
 from .refusal import generation_refusal, refusal_in, refuse
-from .tags import REJECT, check_release_options, normalize_tags
+from .tags import CUDA_GRAPH, KV_CACHE, REJECT, WEIGHTS, check_release_options, normalize_tags
+
+# Opt-in: generation that finds only kv_cache (and cuda_graph) released resumes them instead of a 503.
+RESUME_ON_GENERATE_ENV = "SGLANG_TAGGED_MEMORY_RESUME_ON_GENERATE"
+_RESUMABLE_ON_GENERATE = {KV_CACHE, CUDA_GRAPH}
 
 
 class MemoryOccupationError(RuntimeError):
@@ -67,6 +79,7 @@ class ManagerState:
     releasing: int = 0  # release calls in flight
     weights_current: bool = True
     allow_stale_weights: bool = False
+    resuming_for_generation: Optional[asyncio.Lock] = None  # one on-demand resume at a time
 
     @staticmethod
     def of(manager) -> "ManagerState":
@@ -88,13 +101,47 @@ class ManagerState:
 # -- generation ---------------------------------------------------------------------------------
 
 
+def resume_on_generate() -> bool:
+    return os.environ.get(RESUME_ON_GENERATE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+async def _while_paused(manager) -> None:
+    """Wait while SGLang's own ``/pause_generation`` holds generation (``is_pause``, SGLang >= 0.5),
+    as stock ``generate_request`` does, so the memory state is judged once generation continues."""
+    condition = getattr(manager, "is_pause_cond", None)
+    if condition is not None and getattr(manager, "is_pause", False):
+        async with condition:
+            await condition.wait_for(lambda: not manager.is_pause)
+
+
+async def _resume_for_generation(manager, state: "ManagerState", refusal: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """With RESUME_ON_GENERATE_ENV on and only kv_cache/cuda_graph released: resume them; the refusal
+    that still holds afterwards (None once generation may run)."""
+    if not (resume_on_generate() and refusal["error"] == "memory_released"
+            and set(refusal["released_tags"]) <= _RESUMABLE_ON_GENERATE):
+        return refusal
+    if state.resuming_for_generation is None:
+        state.resuming_for_generation = asyncio.Lock()
+    async with state.resuming_for_generation:
+        released = [t for t in state.released if t in _RESUMABLE_ON_GENERATE]
+        if released and not state.releasing:
+            from sglang.srt.managers.io_struct import ResumeMemoryOccupationReqInput
+
+            await resume_memory_occupation(manager, ResumeMemoryOccupationReqInput(tags=released))
+    return state.refusal()
+
+
 async def generate(manager, stock_generate_request, obj, request=None):
     """``TokenizerManager.generate_request`` behind the refusal rule.
 
     Refused before anything is sent when the mirror says so; refused after the fact when the
     scheduler ended the request unstarted (it reached the queue after a release).
     """
-    refusal = ManagerState.of(manager).refusal()
+    await _while_paused(manager)
+    state = ManagerState.of(manager)
+    refusal = state.refusal()
+    if refusal is not None:
+        refusal = await _resume_for_generation(manager, state, refusal)
     if refusal is not None:
         refuse(refusal)
     first = True
@@ -179,6 +226,9 @@ async def get_memory_occupation(manager, obj=None) -> List[Any]:
 
 
 def weights_updated(manager, result) -> None:
-    """After TokenizerManager.update_weights_*: a success (result[0]) makes the weights current."""
+    """After TokenizerManager.update_weights_*: a success (result[0]) makes the weights current, and
+    resident (the scheduler resumes released weights before it updates them)."""
     if result[0]:
-        ManagerState.of(manager).weights_current = True
+        state = ManagerState.of(manager)
+        state.weights_current = True
+        state.released = [t for t in state.released if t != WEIGHTS]

@@ -32,7 +32,14 @@ GPU copy, and a second resume in a row crashes on the missing stash. Here, per s
   then graphs, weights, kv_cache in that order (a resume of kv_cache brings released graphs
   back too), and put the backup or buffers back once weights are mapped;
 - with tensor parallelism, ranks agree on when a waiting release runs, whether a resume fits and
-  whether every rank succeeded, and every rank reaches a barrier before rank 0 replies.
+  whether every rank succeeded, and every rank reaches a barrier before rank 0 replies;
+- where SGLang releases and resumes by tag itself (0.4.8 on), the pause and resume of its tags are
+  *its* methods, the ones found on the target (``NativeMemoryOps``): the checks above run first,
+  then SGLang's method is called with the tags that change, so whatever another patch added to
+  it (slime's source patch: NCCL pause, disaggregation queues, HiCache) still runs. Only what
+  native lacks is done here (the cuda_graph tag before 0.5, a CPU backup before 0.5);
+- a weight update while ``weights`` is released maps them back first (the same resume, pre-check
+  included), then updates, and says so in its reply (AReaL updates from disk while released).
 Upstream 0.4.8 (sgl-project/sglang#7099) orders pause/resume the same way.
 """
 
@@ -41,8 +48,9 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Set
+from typing import Any, Callable, FrozenSet, Iterator, List, Optional, Set
 
 import torch
 
@@ -66,6 +74,17 @@ class _PendingRelease:
     request: Any = None  # the release request, answered once the release is done
 
 
+@dataclass
+class NativeMemoryOps:
+    """SGLang's own release and resume (the methods found on the target when the patch was applied,
+    with whatever another patch added to them), and the tags they handle. Each is called with the
+    tags that change, in a loop turn where nothing runs."""
+
+    release: Callable[[List[str]], Any]
+    resume: Callable[[List[str]], Any]
+    tags: FrozenSet[str]
+
+
 class MemoryLedger:
     """What one scheduler has released, a release waiting for running requests, what was saved."""
 
@@ -84,6 +103,8 @@ class MemoryLedger:
         # False from a resume of "weights" without a backup (their content is gone) until a weight
         # update succeeds.
         self.weights_current = True
+        # SGLang's own release/resume, where it has them (use_native_memory_ops); None: done here.
+        self.native: Optional[NativeMemoryOps] = None
 
     @staticmethod
     def of(scheduler) -> "MemoryLedger":
@@ -102,6 +123,11 @@ class MemoryLedger:
         "abort" waits (one in mode "wait" lets the queue drain before it runs)."""
         abort_pending = self.pending is not None and self.pending.mode == ABORT
         return self.refusal() is None and not abort_pending
+
+
+def use_native_memory_ops(scheduler, ops: NativeMemoryOps) -> None:
+    """From now on this scheduler pauses and resumes ``ops.tags`` through SGLang's own methods."""
+    MemoryLedger.of(scheduler).native = ops
 
 
 # -- where SGLang keeps what this module reads (moved between releases; found by feature) ------
@@ -196,6 +222,31 @@ def _flush(scheduler) -> None:
         scheduler.waiting_queue = queued + scheduler.waiting_queue
     if not flushed:
         raise RuntimeError("Scheduler.flush_cache refused although no request is running")
+
+
+@contextmanager
+def _as_idle_as_native_expects(scheduler) -> Iterator[None]:
+    """While SGLang's own release/resume runs: the scheduler looks the way the next loop turn would
+    leave it when nothing runs. Native's release asserts an idle scheduler (0.5: ``_is_no_request``,
+    ``is_fully_idle``) and flushes the cache, which stock refuses with requests queued (the
+    release's caller has checked that none runs: finished requests are dropped from the running
+    batch, a last batch that holds only finished requests is forgotten, the queue is set aside)."""
+    if scheduler.running_batch.reqs:
+        scheduler.running_batch.filter_batch()
+    held = {}
+    for name in ("last_batch", "cur_batch"):
+        batch = getattr(scheduler, name, None)
+        if batch is not None and not any(not r.finished() for r in batch.reqs):
+            held[name] = batch
+            setattr(scheduler, name, None)
+    queued, scheduler.waiting_queue = scheduler.waiting_queue, []
+    try:
+        yield
+    finally:
+        scheduler.waiting_queue = queued + scheduler.waiting_queue
+        for name, batch in held.items():
+            if getattr(scheduler, name, None) is None:
+                setattr(scheduler, name, batch)
 
 
 def _abort_message(tags: List[str]) -> str:
@@ -424,31 +475,38 @@ def _resume_reply(scheduler, **kwargs):
 
 
 def _release_now(scheduler, todo: List[str]):
-    """Pause ``todo`` (kv_cache before weights); the scheduler is known to be idle."""
+    """Pause ``todo`` (kv_cache before weights before cuda_graph); the scheduler is known to be idle.
+    SGLang's own release pauses the tags it knows (``NativeMemoryOps``); the rest is paused here."""
     ledger = MemoryLedger.of(scheduler)
     adapter = scheduler.memory_saver_adapter
     saver_on = bool(adapter.enabled)
+    native = ledger.native
+    by_native = [t for t in todo if native is not None and t in native.tags]
     done: List[str] = []
     try:
-        if KV_CACHE in todo:
+        if WEIGHTS in todo and saver_on and ledger.backup is not None:
+            ledger.backup.save(_runner(scheduler).model)  # before any pause: it reads the weights
+        if by_native:
+            with _as_idle_as_native_expects(scheduler):
+                native.release(by_native)
+            ledger.released.update(by_native)
+            done += by_native
+        if KV_CACHE in todo and KV_CACHE not in by_native:
             _flush(scheduler)
             if saver_on:
                 _synchronize()
                 adapter.pause(KV_CACHE)
             ledger.released.add(KV_CACHE)
             done.append(KV_CACHE)
-        if WEIGHTS in todo:
+        if WEIGHTS in todo and WEIGHTS not in by_native:
             if saver_on:
-                model = _runner(scheduler).model
-                if ledger.backup is not None:
-                    ledger.backup.save(model)
-                else:
-                    ledger.stashed_buffers = _stash_buffers(model)
+                if ledger.backup is None:
+                    ledger.stashed_buffers = _stash_buffers(_runner(scheduler).model)
                 _synchronize()
                 adapter.pause(WEIGHTS)
             ledger.released.add(WEIGHTS)
             done.append(WEIGHTS)
-        if CUDA_GRAPH in todo:
+        if CUDA_GRAPH in todo and CUDA_GRAPH not in by_native:
             if saver_on and _graphs_captured(scheduler):
                 _synchronize()
                 adapter.pause(CUDA_GRAPH)
@@ -536,7 +594,12 @@ def resume_memory_occupation(scheduler, recv_req):
         # Trainer code written for two tags resumes kv_cache last: the graphs, needed to decode
         # and useless without the KV cache, come back with it.
         todo.insert(0, CUDA_GRAPH)
+    return _resume(scheduler, todo)
 
+
+def _resume(scheduler, todo: List[str]):
+    """Map ``todo`` back (graphs, weights, kv_cache), after checking that it fits on every rank."""
+    ledger = MemoryLedger.of(scheduler)
     adapter = scheduler.memory_saver_adapter
     saver_on = bool(adapter.enabled)
     shortfall = _resume_shortfall(scheduler, todo) if todo and saver_on else None
@@ -545,18 +608,26 @@ def resume_memory_occupation(scheduler, recv_req):
         return _resume_reply(
             scheduler, error="insufficient_memory", message=shortfall or "another TP rank has no room for the resume"
         )
+    native = ledger.native
+    by_native = [t for t in todo if native is not None and t in native.tags]
     done: List[str] = []
     try:
-        if CUDA_GRAPH in todo:
+        if CUDA_GRAPH in todo and CUDA_GRAPH not in by_native:
             if saver_on and _graphs_captured(scheduler):
                 adapter.resume(CUDA_GRAPH)
             ledger.released.discard(CUDA_GRAPH)
             done.append(CUDA_GRAPH)
+        if by_native:
+            with _as_idle_as_native_expects(scheduler):
+                native.resume(by_native)
+            ledger.released.difference_update(by_native)  # mapped now, whatever happens below
+            done += by_native
         if WEIGHTS in todo:
-            if saver_on:
-                adapter.resume(WEIGHTS)
-            ledger.released.discard(WEIGHTS)  # mapped now, whatever happens below
-            done.append(WEIGHTS)
+            if WEIGHTS not in by_native:
+                if saver_on:
+                    adapter.resume(WEIGHTS)
+                ledger.released.discard(WEIGHTS)  # mapped now, whatever happens below
+                done.append(WEIGHTS)
             if saver_on:
                 ledger.weights_current = False  # fresh pages: garbage until restored or updated
                 model = _runner(scheduler).model
@@ -564,10 +635,11 @@ def resume_memory_occupation(scheduler, recv_req):
                     ledger.backup.restore(model)
                     ledger.weights_current = True
                 else:
-                    _restore_buffers(model, ledger.stashed_buffers)
-                    ledger.stashed_buffers = None
+                    if WEIGHTS not in by_native:  # native put its own stash of the buffers back
+                        _restore_buffers(model, ledger.stashed_buffers)
+                        ledger.stashed_buffers = None
                     ledger.weights_current = ledger.native_backup  # the saver copied them back
-        if KV_CACHE in todo:
+        if KV_CACHE in todo and KV_CACHE not in by_native:
             if saver_on:
                 adapter.resume(KV_CACHE)
             ledger.released.discard(KV_CACHE)
@@ -577,7 +649,11 @@ def resume_memory_occupation(scheduler, recv_req):
         failure = f"resume of {todo} failed on TP rank {_ps(scheduler).tp_rank} after {done}: {e!r}"
     else:
         failure = None
-    return _settled(scheduler, _resume_reply, done, failure, f"resume of {todo}")
+    return _settled(scheduler, _resume_reply, _in_resume_order(done), failure, f"resume of {todo}")
+
+
+def _in_resume_order(tags: List[str]) -> List[str]:
+    return [t for t in (CUDA_GRAPH, WEIGHTS, KV_CACHE) if t in tags]
 
 
 def after_input_requests(scheduler) -> None:
@@ -680,14 +756,16 @@ WEIGHT_UPDATES = {
 
 
 def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], Any]):
-    """A weight update (``run`` is SGLang's): refused while the weights are released; a success
-    makes them current again."""
+    """A weight update (``run`` is SGLang's). While the weights are released they are resumed first
+    (the KV cache may stay released); a resume that does not fit refuses the update. A success
+    makes the weights current again."""
     ledger = MemoryLedger.of(scheduler)
+    resumed = ""
     if WEIGHTS in ledger.released:
-        return _refused_update(
-            method_name, 'the weights are released: resume them first (POST /resume_memory_occupation '
-            '{"tags": ["weights"]}), then update; the KV cache may stay released meanwhile'
-        )
+        reply = _resume(scheduler, [WEIGHTS])
+        if not reply.success:
+            return _refused_update(method_name, f"the weights are released and resuming them first failed: {reply.message}")
+        resumed = "resumed ['weights'] first (they were released); "
     try:
         result = run(recv_req)
     except Exception as e:  # SGLang lets it take the scheduler, and the server, down
@@ -699,6 +777,8 @@ def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], A
         )
     if result.success:
         ledger.weights_current = True
+    if resumed:
+        result.message = resumed + (result.message or "")
     return result
 
 

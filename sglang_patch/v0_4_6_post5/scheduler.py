@@ -11,6 +11,11 @@ This module wires it into ``Scheduler``:
   mark them current on success;
 - ``__init__`` adds the status request (``GetMemoryOccupationReqInput``) to the dispatcher, which
   calls the added method ``get_memory_occupation``.
+
+Where SGLang pauses and resumes by tag itself (``native_tags``, set by the sets of 0.4.8 on), the
+replacements *wrap* its handlers rather than replace them: the shared code checks and decides,
+then calls the stock method found on the target (``scheduler_side.NativeMemoryOps``) with the
+tags that change, so another patch's additions to it (slime's source patch) still run.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class SchedulerPatch(Patch):
     targets = (INIT, RELEASE, RESUME, INPUTS, PREFILL, *UPDATES, STATUS)
     updates = UPDATES  # the weight-update handlers guarded: target -> method name
     release_target, resume_target = RELEASE, RESUME  # where SGLang's release and resume handlers live
+    native_tags: frozenset = frozenset()  # the tags SGLang's own handlers pause and resume (none before 0.4.8)
     adds = (STATUS,)
     process = "scheduler"
     requires = ("io_structs", "server_args", "weights_region", "kv_cache_region", "cuda_graph_region")
@@ -48,6 +54,11 @@ class SchedulerPatch(Patch):
         return owner
 
     @staticmethod
+    def handler_owner(scheduler):
+        """The object SGLang's release/resume handlers are bound to (the inverse of ``scheduler_of``)."""
+        return scheduler
+
+    @staticmethod
     def nothing_to_prefill(*args):
         """What ``get_new_batch_prefill`` returns when nothing may start: no batch."""
         return None
@@ -59,12 +70,16 @@ class SchedulerPatch(Patch):
         stock_inputs = self.original(INPUTS)
         stock_prefill = self.original(PREFILL)
 
+        native_ops = self._native_memory_ops()
+
         def __init__(scheduler, *args, **kwargs):
             stock_init(scheduler, *args, **kwargs)
             from sglang.srt.managers.io_struct import GetMemoryOccupationReqInput
 
             # The dispatcher is built in __init__: add the status request.
             add_to_dispatcher(scheduler._request_dispatcher, GetMemoryOccupationReqInput, scheduler.get_memory_occupation)
+            if native_ops is not None:
+                scheduler_side.use_native_memory_ops(scheduler, native_ops(scheduler))
 
         def process_input_requests(scheduler, recv_reqs):
             stock_inputs(scheduler, recv_reqs)
@@ -96,6 +111,26 @@ class SchedulerPatch(Patch):
         for target, method_name in self.updates.items():
             new[target] = self._guarded_update(target, method_name)
         return self.marked(new)
+
+    def _native_memory_ops(self):
+        """scheduler -> ``NativeMemoryOps`` calling the stock handlers found on the targets now (with
+        whatever another patch put there), or None where SGLang has no tagged release/resume."""
+        if not self.native_tags:
+            return None
+        stock_release, stock_resume = self.original(self.release_target), self.original(self.resume_target)
+        handler_owner, tags = self.handler_owner, frozenset(self.native_tags)
+
+        def ops(scheduler):
+            from sglang.srt.managers import io_struct
+
+            owner = handler_owner(scheduler)
+            return scheduler_side.NativeMemoryOps(
+                release=lambda todo: stock_release(owner, io_struct.ReleaseMemoryOccupationReqInput(tags=list(todo))),
+                resume=lambda todo: stock_resume(owner, io_struct.ResumeMemoryOccupationReqInput(tags=list(todo))),
+                tags=tags,
+            )
+
+        return ops
 
     def _guarded_update(self, target: str, method_name: str):
         stock = self.original(target)

@@ -28,7 +28,7 @@ class ServerArgsPatch(Patch):
     def replacements(self):
         from sglang.srt.server_args import ServerArgs
 
-        extra = [(f.name, f.type, dataclasses.field(default=f.default)) for f in flags.FLAGS]
+        extra = [(f.name, f.type, dataclasses.field(default=f.default_value())) for f in flags.FLAGS]
         out = self.widened(_SERVER_ARGS.rstrip("."), ServerArgs, extra)
 
         stock_add = self.original(_SERVER_ARGS + "add_cli_args").__func__  # a staticmethod in the class dict

@@ -48,6 +48,10 @@ class SchedulerPatch0517(v0_5_6.SchedulerPatch056):
         return updater.scheduler
 
     @staticmethod
+    def handler_owner(scheduler):
+        return scheduler.weight_updater
+
+    @staticmethod
     def nothing_to_prefill(running_batch):
         from sglang.srt.managers.schedule_batch import NextBatchPlan
 

@@ -24,6 +24,7 @@ from sglang_patch import v0_4_8
 from sglang_patch._core import derive_patch_set, mark_wrapper
 from sglang_patch.memory_occupation import flags
 from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
+from sglang_patch.memory_occupation.tags import ALL_TAGS
 from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
 from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER
 from sglang_patch.v0_4_6_post5.server_args import _SERVER_ARGS, ServerArgsPatch
@@ -54,6 +55,7 @@ class IOStructsPatch056(IOStructsPatch):
 
 # Every weight update of scheduler_side.WEIGHT_UPDATES, update_weights_from_ipc included (from 0.5).
 class SchedulerPatch056(v0_4_8.NativeSchedulerPatch):
+    native_tags = frozenset(ALL_TAGS)  # SGLang's own handlers pause cuda_graph too from 0.5
     updates = {_SCHEDULER + name: name for name in WEIGHT_UPDATES}
     targets = tuple(dict.fromkeys(v0_4_8.NativeSchedulerPatch.targets + tuple(updates)))
 
@@ -67,4 +69,5 @@ class TokenizerManagerPatch056(TokenizerManagerPatch):
 PATCHES = derive_patch_set(
     v0_4_8.PATCHES, "0.5.6",
     replace={"server_args": ServerArgsPatch056, "io_structs": IOStructsPatch056, "scheduler": SchedulerPatch056,
-             "tokenizer_manager": TokenizerManagerPatch056, "cuda_graph_region": NativeCudaGraphTagPatch})
+             "tokenizer_manager": TokenizerManagerPatch056, "cuda_graph_region": NativeCudaGraphTagPatch},
+    drop={"constants"})  # SGLang's own sglang.srt.constants names every tag from 0.5
