@@ -13,7 +13,11 @@ holds a package named ``sgl_kernel`` whose every name raises if called and which
 driver that refuses to run anything; it is put on the path only for releases that import
 ``sgl_kernel`` unconditionally (``versions.SGL_KERNEL_IMPORTED_FROM``) and only where no real one is installed.
 
-Both are put on the path only for ``--device cpu`` (see ``enable``); GPU runs never see them.
+``sitecustomize.py`` here runs at the start of every process with this folder on its path: on a host
+without CUDA, SGLang 0.4.x's ``update_weights_from_tensor`` moves tensors to the CPU instead of
+``torch.cuda.current_device()`` (see that file).
+
+All are put on the path only for ``--device cpu`` (see ``enable``); GPU runs never see them.
 """
 
 import os
@@ -67,16 +71,31 @@ def needs_sgl_kernel_standin() -> bool:
     return installed_sglang_at_least(SGL_KERNEL_IMPORTED_FROM) and importlib.util.find_spec("sgl_kernel") is None
 
 
-def enable() -> None:
-    """Make the CPU stand-ins importable here and in every process spawned from here."""
+def folders() -> list:
+    """The folders the CPU path needs on its module path, first."""
+    return [COMPAT_DIR] + ([SGL_KERNEL_STANDIN_DIR] if needs_sgl_kernel_standin() else [])
+
+
+def add_to_environment(env):
+    """``env`` (a dict of environment variables) for a process that runs SGLang on the CPU: the
+    folders first on PYTHONPATH, and the variable _custom_ops.py needs. Returns ``env``."""
     from server_ext.envs import prepend_pythonpath
 
-    folders = [COMPAT_DIR]
-    if needs_sgl_kernel_standin():
-        folders.append(SGL_KERNEL_STANDIN_DIR)
-    for folder in folders:
+    for folder in reversed(folders()):
+        prepend_pythonpath(env, folder)
+    # _custom_ops.py otherwise reaches for sgl_kernel (absent on CPU) while torch.distributed starts.
+    env.setdefault("USE_VLLM_CUSTOM_ALLREDUCE", "1")
+    return env
+
+
+def enable() -> None:
+    """Make the CPU stand-ins importable here and in every process spawned from here."""
+    for folder in reversed(folders()):
         if folder not in sys.path:
             sys.path.insert(0, folder)
-        prepend_pythonpath(os.environ, folder)
-    # _custom_ops.py otherwise reaches for sgl_kernel (absent on CPU) while torch.distributed starts.
-    os.environ.setdefault("USE_VLLM_CUSTOM_ALLREDUCE", "1")
+    add_to_environment(os.environ)
+    # This process started before the folder was on its path: run its sitecustomize here too.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_cpu_compat_sitecustomize", os.path.join(COMPAT_DIR, "sitecustomize.py"))
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))

@@ -1,0 +1,71 @@
+"""CPU compat, run at interpreter start in every process that has this folder on PYTHONPATH
+(``--device cpu`` runs only: ``server_ext.cpu_compat.enable``).
+
+SGLang 0.4.x's ``update_weights_from_tensor`` moves every received tensor to
+``torch.cuda.current_device()`` (model_executor/model_runner.py ``_unwrap_tensor``), which has no
+CPU: on a host without CUDA the update raises. 0.5 asks the model's device instead. Here, once that
+module is imported in a process where CUDA is not available, its two-argument ``_unwrap_tensor``
+moves tensors to the CPU instead, and does the rest as stock does. Nothing else changes.
+"""
+
+import importlib.abc
+import sys
+
+MODEL_RUNNER = "sglang.srt.model_executor.model_runner"
+
+
+def cpu_unwrap_tensor(module, stock):
+    def _unwrap_tensor(tensor, tp_rank):
+        if isinstance(tensor, module.LocalSerializedTensor):
+            module.monkey_patch_torch_reductions()
+            tensor = tensor.get(tp_rank)
+        return tensor.to("cpu")
+
+    _unwrap_tensor.__wrapped__ = stock
+    _unwrap_tensor.cpu_compat = True
+    return _unwrap_tensor
+
+
+def _patch(module) -> None:
+    import inspect
+
+    import torch
+
+    stock = getattr(module, "_unwrap_tensor", None)
+    if stock is None or getattr(stock, "cpu_compat", False) or torch.cuda.is_available():
+        return  # a GPU, or already done
+    if len(inspect.signature(stock).parameters) != 2:
+        return  # a release that already asks the model's device
+    module._unwrap_tensor = cpu_unwrap_tensor(module, stock)
+
+
+class _AfterModelRunnerImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname != MODEL_RUNNER:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        stock_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            stock_exec(module)
+            _patch(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def install() -> None:
+    if MODEL_RUNNER in sys.modules:
+        _patch(sys.modules[MODEL_RUNNER])
+    elif not any(isinstance(f, _AfterModelRunnerImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterModelRunnerImport())
+
+
+install()
