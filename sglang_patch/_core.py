@@ -100,8 +100,11 @@ def patched_by(owner: Any, attr: str) -> Optional[str]:
 
 
 def mark_wrapper(wrapper: Callable, original: Callable, patch_name: str) -> Callable:
-    """Give a replacement the original's name, ``__wrapped__`` and the patch's name (its own docs stay)."""
-    functools.update_wrapper(wrapper, original, assigned=("__name__", "__qualname__"), updated=())
+    """Give a replacement the original's module, name, ``__wrapped__`` and the patch's name (its own
+    docs stay). The module and name make it pickle by reference as the original does: slime starts
+    SGLang with ``multiprocessing.Process(target=launch_server)`` under spawn, which pickles the
+    (patched) function by where it lives."""
+    functools.update_wrapper(wrapper, original, assigned=("__module__", "__name__", "__qualname__"), updated=())
     wrapper.__sglang_patch__ = patch_name
     return wrapper
 

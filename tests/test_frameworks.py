@@ -108,12 +108,21 @@ def checkpoints(tiny_model, tmp_path_factory):
     return {"A": tiny_model, "B": b_dir}
 
 
+def sglang_importable_here() -> None:
+    """SGLang's serializer and tensor classes are imported in this (test) process, as a trainer does;
+    on the CPU their modules need the CPU compat's stand-ins (vllm, sgl_kernel) to import. Appended
+    to the path: an installed package of the same name wins."""
+    if ON_CPU:
+        sys.path.extend(f for f in cpu_compat.folders() if f not in sys.path)
+
+
 def serialized(named_tensors, flattened=False) -> str:
     """One TP rank's payload as the trainers make it: SGLang's MultiprocessingSerializer over the
     (name, tensor) list or slime's FlattenedTensorBucket, base64 text for HTTP. On the CPU the
     tensors travel as shared-memory files (the GPU sends CUDA IPC handles)."""
     import torch.multiprocessing
 
+    sglang_importable_here()
     from sglang.srt.utils import MultiprocessingSerializer
 
     torch.multiprocessing.set_sharing_strategy("file_system")
@@ -286,6 +295,7 @@ def test_verl_main_sequence(tmp_path_factory, checkpoints):
     {"tags": ["kv_cache"]}. Then one_step_off_policy (ray_trainer.py:437-438, 510-511): clear_kv_cache()
     releases ["kv_cache"] and the next generation comes with no resume: this server runs with
     SGLANG_TAGGED_MEMORY_RESUME_ON_GENERATE=1, as docs/frameworks.md says for that recipe."""
+    sglang_importable_here()
     from sglang.srt.model_executor.model_runner import LocalSerializedTensor
     from sglang.srt.utils import MultiprocessingSerializer
 
@@ -337,3 +347,55 @@ def test_verl_v05_engine_sequence(tmp_path, checkpoints):
     assert all(step["update"][0] is True for step in out["steps"]), out["steps"]
     assert_follows_pushes(out["reference"], [(s["weights"], s["texts"]) for s in out["steps"]])
     assert out["status"]["released_tags"] == ["cuda_graph", "kv_cache", "weights"], out["status"]
+
+
+# -- wrap, don't replace: another patch inside SGLang's release/resume still runs (0.4.8 on) --------
+
+
+def third_party_patched_sglang(dest: str) -> str:
+    """A copy of the installed SGLang with a stand-in third-party source patch in its release/resume
+    handlers (tests/frameworks/third_party_patch.py), made in a fresh interpreter (it imports
+    SGLang's scheduler, which needs the CPU compat here). Returns the folder to put first on PYTHONPATH."""
+    env = dict(os.environ)
+    if ON_CPU:
+        cpu_compat.add_to_environment(env)
+    prepend_pythonpath(env, REPO)
+    proc = subprocess.run([sys.executable, os.path.join(FRAMEWORKS_DIR, "third_party_patch.py"), dest],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dest
+
+
+@pytest.mark.skipif(RELEASE in ("0.4.6.post5", "0.4.7.post1"), reason="SGLang has no release/resume by tag to wrap")
+def test_a_third_party_patch_inside_release_and_resume_still_runs(tmp_path_factory, tiny_model):
+    """The safety layer checks, then calls the release/resume method it found on SGLang — here one
+    another source patch changed — with the tags that change: the other patch's additions run for
+    each real change and never for a no-op (a second release or resume of a tag)."""
+    tmp = str(tmp_path_factory.mktemp("third-party"))
+    patched = third_party_patched_sglang(os.path.join(tmp, "tree"))
+    notes = os.path.join(tmp, "notes.jsonl")
+    srv = framework_server(tmp_path_factory, "third-party", "sglang.launch_server", tiny_model,
+                           extra=["--weights-cpu-backup"], THIRD_PARTY_NOTES=notes)
+    prepend_pythonpath(srv.env, patched)
+    srv.start(timeout=300)
+
+    def noted():
+        with open(notes) as f:
+            return [(n["what"], sorted(n["tags"])) for n in map(json.loads, f)]
+
+    try:
+        native = sorted(__import__("sglang_patch").get("scheduler").native_tags)
+        assert not os.path.exists(notes)
+        post(srv, "/release_memory_occupation", {"tags": ["kv_cache"]})
+        assert noted() == [("release", ["kv_cache"])]
+        post(srv, "/release_memory_occupation", {"tags": ["kv_cache"]})  # a no-op: nothing to pause
+        post(srv, "/release_memory_occupation", {})
+        assert noted()[1:] == [("release", [t for t in native if t != "kv_cache"])]
+        post(srv, "/resume_memory_occupation", {"tags": ["weights"]})
+        post(srv, "/resume_memory_occupation", {"tags": ["weights"]})  # a no-op
+        post(srv, "/resume_memory_occupation", {})
+        assert noted()[2:] == [("resume", ["weights"]), ("resume", [t for t in native if t != "weights"])]
+        assert all(generate(srv))
+        assert srv.alive(), srv.log_tail()
+    finally:
+        srv.stop()

@@ -68,7 +68,10 @@ def needs_sgl_kernel_standin() -> bool:
 
     from sglang_patch.versions import SGL_KERNEL_IMPORTED_FROM, installed_sglang_at_least
 
-    return installed_sglang_at_least(SGL_KERNEL_IMPORTED_FROM) and importlib.util.find_spec("sgl_kernel") is None
+    if not installed_sglang_at_least(SGL_KERNEL_IMPORTED_FROM):
+        return False
+    found = importlib.util.find_spec("sgl_kernel")  # the stand-in itself, once this process put it on its path
+    return found is None or (found.origin or "").startswith(SGL_KERNEL_STANDIN_DIR)
 
 
 def folders() -> list:

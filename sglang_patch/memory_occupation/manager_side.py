@@ -109,7 +109,7 @@ async def _while_paused(manager) -> None:
     """Wait while SGLang's own ``/pause_generation`` holds generation (``is_pause``, SGLang >= 0.5),
     as stock ``generate_request`` does, so the memory state is judged once generation continues."""
     condition = getattr(manager, "is_pause_cond", None)
-    if condition is not None and getattr(manager, "is_pause", False):
+    if condition is not None and _generation_paused(manager):
         async with condition:
             await condition.wait_for(lambda: not manager.is_pause)
 
@@ -172,11 +172,22 @@ def run_http_warmup(stock_warmup, *args, **kwargs):
         _warmup_done.set()
 
 
+def _generation_paused(manager) -> bool:
+    """Whether SGLang's own ``/pause_generation`` holds generation (SGLang >= 0.5)."""
+    return bool(getattr(manager, "is_pause", False))
+
+
 async def _after_warmup(manager, obj, timeout: float) -> Optional[List[Any]]:
-    """None once SGLang's warm-up is done (waiting up to ``timeout`` s for it); else a busy reply."""
-    if _warmup_done.is_set():
-        return None
-    if obj.mode != REJECT and await asyncio.get_running_loop().run_in_executor(None, _warmup_done.wait, timeout):
+    """None once SGLang's warm-up is done (waiting up to ``timeout`` s for it), or while
+    ``/pause_generation`` holds generation (the warm-up's request cannot run before
+    ``/continue_generation``, which AReaL sends after its resume); else a busy reply."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (timeout if obj.mode != REJECT else 0.0)
+    while not (_warmup_done.is_set() or _generation_paused(manager)):
+        if loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.05)
+    else:
         return None
     from sglang.srt.managers.io_struct import ReleaseMemoryOccupationReqOutput
 
