@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# The end-to-end behaviour every supported release must show (issue 10's list), on one release
-# ($SGLANG_VERSION), in both forms: tagged release/resume, every bad input a 4xx JSON, a release
-# during 16 streaming requests in each mode, 503 while released, the status route
-# (tests/test_e2e_http.py); the staged update token-identical and the stale-weights guard
+# What CI runs for one supported release ($SGLANG_VERSION) other than the primary one.
+#
+#   SGLANG_VERSION=0.5.6 bash scripts/test-release.sh           # full: both forms
+#   SGLANG_VERSION=0.4.8 bash scripts/test-release.sh --smoke   # smoke: runtime form + series check
+#
+# Full (CI: the primary release's neighbours that matter most, verl's pin and the newest): the
+# end-to-end behaviour every supported release must show — tagged release/resume, every bad input
+# a 4xx JSON, a release during 16 streaming requests in each mode, 503 while released, the status
+# route (tests/test_e2e_http.py); the staged update token-identical and the stale-weights guard
 # (tests/test_staged_update.py); the trainer's Engine API (tests/test_engine.py); 507 for a resume
-# that does not fit and the api key on the memory routes (tests/test_server_options.py); and the
-# patch set applying and reverting exactly (tests/test_patches.py).
-# The source form runs the first two modules. CI runs it for every release but the primary one, which gets the whole
-# suite (scripts/test.sh and scripts/test-source-form.sh): the full suite per release would take
-# CI past its time budget (docs/testing.md has the figures).
+# that does not fit and the api key on the memory routes (tests/test_server_options.py); the
+# frameworks' call sequences with only SGLANG_TAGGED_MEMORY=1 (tests/test_frameworks.py); the patch
+# set applying and reverting exactly (tests/test_patches.py); then the source form's own wiring
+# (the routes, the scheduler's handlers, the weight updates) against patches/<version>/series.
+#
+# Smoke (every other release): one server through start, the staged cycle with a real tensor
+# update, 503 while released and a release under load (tests/test_smoke.py), the frameworks'
+# sequences that run on it (tests/test_frameworks.py), the patch set (tests/test_patches.py) and
+# the source series' checks (tests/test_source_series.py: well formed, applies with no fuzz, the
+# same fields as the runtime form).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=$(bash scripts/sglang-version.sh)
-E2E=(tests/test_e2e_http.py tests/test_staged_update.py tests/test_engine.py tests/test_server_options.py)
+if [ "${1:-}" = --smoke ]; then
+    shift
+    echo "== sglang $VERSION: smoke (runtime patches, series checks)"
+    exec bash scripts/test.sh tests/test_smoke.py tests/test_frameworks.py tests/test_patches.py tests/test_source_series.py "$@"
+fi
+E2E=(tests/test_e2e_http.py tests/test_staged_update.py tests/test_engine.py tests/test_server_options.py tests/test_frameworks.py)
 echo "== sglang $VERSION: runtime patches"
-bash scripts/test.sh "${E2E[@]}" tests/test_patches.py "$@"
+bash scripts/test.sh "${E2E[@]}" tests/test_smoke.py tests/test_patches.py tests/test_source_series.py "$@"
 if [ -f "patches/$VERSION/series" ]; then
-    # The source form's own wiring: the routes, the scheduler's handlers and the weight updates
-    # (the Engine and the 507 call the same shared code the runtime form just ran).
     echo "== sglang $VERSION: source series patches/$VERSION"
     bash scripts/test-source-form.sh tests/test_e2e_http.py tests/test_staged_update.py "$@"
 fi

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from conftest import PROMPTS, greedy, launch, needs_standin
+from helpers import Streams
 from server_ext.client import SGLangError
 from sglang_patch.memory_occupation.http_api import LIVENESS_PATHS
 
@@ -172,36 +173,6 @@ def test_client_raises_with_status_and_message(server):
     with pytest.raises(SGLangError) as e:
         server.client.release(["bogus"])
     assert e.value.status == 400 and "known tags" in str(e.value)
-
-
-class Streams:
-    """``n`` long streaming generations in threads, all producing tokens when the constructor returns."""
-
-    def __init__(self, server, n=1, max_new_tokens=1500):
-        self.results = [dict() for _ in range(n)]
-        self.started = [threading.Event() for _ in range(n)]
-        body = {"text": PROMPTS[2], "stream": True,
-                "sampling_params": {"max_new_tokens": max_new_tokens, "temperature": 0, "ignore_eos": True}}
-        self.threads = [
-            threading.Thread(target=self._run, args=(server.url, body, r, e)) for r, e in zip(self.results, self.started)
-        ]
-        for t in self.threads:
-            t.start()
-        assert all(e.wait(60) for e in self.started), "not every stream started"
-
-    def _run(self, url, body, result, started):
-        with requests.post(url + "/generate", json=body, stream=True, timeout=300) as r:
-            for line in r.iter_lines():
-                if line and line != b"data: [DONE]":
-                    started.set()
-                    result["last"] = json.loads(line[len(b"data: "):])
-                if line == b"data: [DONE]":
-                    result["done"] = True
-
-    def join(self):
-        for t in self.threads:
-            t.join(300)
-        return [r["last"]["meta_info"]["finish_reason"] for r in self.results]
 
 
 # At least 16 streams run when each release arrives: no crash, every request completes or ends

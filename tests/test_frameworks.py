@@ -19,7 +19,6 @@ release.
 from __future__ import annotations
 
 import base64
-import glob
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ import pytest
 import requests
 
 from conftest import ON_CPU, REPO, server_env, server_flags
+from helpers import load_weights, serialized, sglang_importable_here
 from server_ext import cpu_compat
 from server_ext.envs import prepend_pythonpath
 from sglang_patch._core import installed_sglang_version
@@ -82,15 +82,6 @@ def generate(server, route="/generate"):
 # -- weights: A (the checkpoint the server loaded) and B (A plus seeded noise) ---------------------
 
 
-def load_weights(model_dir: str) -> dict:
-    from safetensors.torch import load_file
-
-    weights = {}
-    for f in sorted(glob.glob(os.path.join(model_dir, "*.safetensors"))):
-        weights.update(load_file(f))
-    return weights
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tiny_model, tmp_path_factory):
     """{"A": model dir, "B": a copy whose weights differ}: two checkpoints of one architecture."""
@@ -106,34 +97,6 @@ def checkpoints(tiny_model, tmp_path_factory):
                for n, t in load_weights(tiny_model).items()}
     save_file(weights, os.path.join(b_dir, "model.safetensors"))
     return {"A": tiny_model, "B": b_dir}
-
-
-def sglang_importable_here() -> None:
-    """SGLang's serializer and tensor classes are imported in this (test) process, as a trainer does;
-    on the CPU their modules need the CPU compat's stand-ins (vllm, sgl_kernel) to import. Appended
-    to the path: an installed package of the same name wins."""
-    if ON_CPU:
-        sys.path.extend(f for f in cpu_compat.folders() if f not in sys.path)
-
-
-def serialized(named_tensors, flattened=False) -> str:
-    """One TP rank's payload as the trainers make it: SGLang's MultiprocessingSerializer over the
-    (name, tensor) list or slime's FlattenedTensorBucket, base64 text for HTTP. On the CPU the
-    tensors travel as shared-memory files (the GPU sends CUDA IPC handles)."""
-    import torch.multiprocessing
-
-    sglang_importable_here()
-    from sglang.srt.utils import MultiprocessingSerializer
-
-    torch.multiprocessing.set_sharing_strategy("file_system")
-    payload = named_tensors
-    if flattened:
-        from sglang.srt.weight_sync.tensor_bucket import FlattenedTensorBucket
-
-        bucket = FlattenedTensorBucket(named_tensors=named_tensors)
-        payload = {"flattened_tensor": bucket.get_flattened_tensor(), "metadata": bucket.get_metadata()}
-    data = MultiprocessingSerializer.serialize(payload)
-    return data if isinstance(data, str) else base64.b64encode(data).decode()
 
 
 def assert_follows_pushes(reference, outputs_by_step):

@@ -8,7 +8,6 @@ on 0.5.17, carries SGLang's IPC as msgpack).
 
 import socket
 import threading
-import time
 
 import pytest
 import requests

@@ -1,0 +1,86 @@
+"""Helpers the end-to-end modules share: long streaming requests, a checkpoint's tensors, and a
+trainer's serialized weight payload."""
+
+from __future__ import annotations
+
+import base64
+import glob
+import json
+import os
+import sys
+import threading
+
+import requests
+
+from conftest import ON_CPU, PROMPTS
+from server_ext import cpu_compat
+
+
+class Streams:
+    """``n`` long streaming generations in threads, all producing tokens when the constructor returns."""
+
+    def __init__(self, server, n=1, max_new_tokens=1500):
+        self.results = [dict() for _ in range(n)]
+        self.started = [threading.Event() for _ in range(n)]
+        body = {"text": PROMPTS[2], "stream": True,
+                "sampling_params": {"max_new_tokens": max_new_tokens, "temperature": 0, "ignore_eos": True}}
+        self.threads = [
+            threading.Thread(target=self._run, args=(server.url, body, r, e)) for r, e in zip(self.results, self.started)
+        ]
+        for t in self.threads:
+            t.start()
+        assert all(e.wait(60) for e in self.started), "not every stream started"
+
+    def _run(self, url, body, result, started):
+        with requests.post(url + "/generate", json=body, stream=True, timeout=300) as r:
+            for line in r.iter_lines():
+                if line and line != b"data: [DONE]":
+                    started.set()
+                    result["last"] = json.loads(line[len(b"data: "):])
+                if line == b"data: [DONE]":
+                    result["done"] = True
+
+    def join(self):
+        for t in self.threads:
+            t.join(300)
+        return [r["last"]["meta_info"]["finish_reason"] for r in self.results]
+
+
+
+def load_weights(model_dir: str) -> dict:
+    from safetensors.torch import load_file
+
+    weights = {}
+    for f in sorted(glob.glob(os.path.join(model_dir, "*.safetensors"))):
+        weights.update(load_file(f))
+    return weights
+
+
+def sglang_importable_here() -> None:
+    """SGLang's serializer and tensor classes are imported in this (test) process, as a trainer does;
+    on the CPU their modules need the CPU compat's stand-ins (vllm, sgl_kernel) to import. Appended
+    to the path: an installed package of the same name wins."""
+    if ON_CPU:
+        sys.path.extend(f for f in cpu_compat.folders() if f not in sys.path)
+
+
+def serialized(named_tensors, flattened=False) -> str:
+    """One TP rank's payload as the trainers make it: SGLang's MultiprocessingSerializer over the
+    (name, tensor) list or slime's FlattenedTensorBucket, base64 text for HTTP. On the CPU the
+    tensors travel as shared-memory files (the GPU sends CUDA IPC handles)."""
+    import torch.multiprocessing
+
+    sglang_importable_here()
+    from sglang.srt.utils import MultiprocessingSerializer
+
+    torch.multiprocessing.set_sharing_strategy("file_system")
+    payload = named_tensors
+    if flattened:
+        from sglang.srt.weight_sync.tensor_bucket import FlattenedTensorBucket
+
+        bucket = FlattenedTensorBucket(named_tensors=named_tensors)
+        payload = {"flattened_tensor": bucket.get_flattened_tensor(), "metadata": bucket.get_metadata()}
+    data = MultiprocessingSerializer.serialize(payload)
+    return data if isinstance(data, str) else base64.b64encode(data).decode()
+
+
