@@ -156,7 +156,7 @@ def test_every_patch_declares_name_targets_spec_process_and_known_requirements()
         assert all(r in names[:i] for r in p.requires), f"{p.name} requires a patch applied after it"
 
 
-def test_unsupported_version_fails_naming_the_supported_list_and_remedy():
+def test_unsupported_version_fails_naming_the_supported_ranges_and_remedy():
     proc = run_python(textwrap.dedent("""
         import sglang_patch, sglang_patch._core as core
         core.installed_sglang_version = lambda: "0.3.0"
@@ -167,10 +167,32 @@ def test_unsupported_version_fails_naming_the_supported_list_and_remedy():
         print("APPLIED", len(core._SAVED))
     """))
     out = proc.stdout
-    supported = ", ".join(versions.supported_versions())
-    assert f"ERR sglang_patch: no patch set for this release, but found sglang 0.3.0. Supported releases: {supported}." in out
+    assert "ERR sglang_patch: no patch set for this release, but found sglang 0.3.0. Supported ranges: " in out, out
+    for release in versions.RELEASES:
+        assert f"{release.spec} (tested: {release.version})" in out
     assert "pip install 'sglang==0.4.6.post5'" in out
     assert "APPLIED 0" in out, proc.stderr[-3000:]  # nothing was patched
+
+
+def test_a_release_inside_a_range_gets_its_set_with_a_warning():
+    """A release nobody ran, inside the range of a tested one: that set, and one log line saying so."""
+    found = sglang_patch._core.installed_sglang_version()
+    release = versions.release_for(found)
+    assert release.covers(found) and not release.covers("0.3.0")
+    untested = next((v for v in ("0.4.6.post4", "0.4.7", "0.4.8.post1", "0.4.9.post1", "0.4.10")
+                     if release.covers(v) and v != found), None)
+    if untested is None:
+        pytest.skip(f"no untested release named here inside {release.spec}")
+    proc = run_python(textwrap.dedent(f"""
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        from sglang_patch import versions
+        print("SET", versions.patch_set({untested!r}).__name__)
+        versions.patch_set({untested!r})
+    """))
+    assert f"SET {release.patch_set}" in proc.stdout, proc.stderr[-3000:]
+    warning = f"sglang {untested} is inside the range {release.spec} but untested"
+    assert proc.stderr.count(warning) == 1, proc.stderr[-3000:]
 
 
 def test_imported_classes_gain_the_fields_and_the_child_entry_carries_the_patches(scripts):
