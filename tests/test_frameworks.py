@@ -140,7 +140,11 @@ def test_slime_main_sequence(tmp_path_factory, checkpoints):
     ["kv_cache", "cuda_graph"] in one call (rollout.py:358-363), generates and releases {} again.
     slime's rollout env (rollout.py:142-161) sets SGLANG_MEMORY_SAVER_CUDA_GRAPH=true."""
     weights = {name: load_weights(path) for name, path in checkpoints.items()}
-    srv = framework_server(tmp_path_factory, "slime", "slime_launch", checkpoints["A"], extra=["--skip-server-warmup"],
+    # slime's server args with the memory saver on (sglang_engine.py:532-611): no warm-up, and no
+    # prefill CUDA graphs (SGLang's breakable backend refuses the memory saver's graph tag, which
+    # slime's SGLANG_MEMORY_SAVER_CUDA_GRAPH=true turns on; found on the H200 without it).
+    srv = framework_server(tmp_path_factory, "slime", "slime_launch", checkpoints["A"],
+                           extra=["--skip-server-warmup", "--cuda-graph-backend-prefill", "disabled"],
                            SGLANG_MEMORY_SAVER_CUDA_GRAPH="true").start(timeout=300)
     try:
         reference = generate(srv)

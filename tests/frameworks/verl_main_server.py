@@ -4,7 +4,8 @@ verl/workers/rollout/sglang_rollout/async_sglang_server.py (volcengine/verl@b178
 actor does not call SGLang's ``launch_server`` (l.324-325); it swaps SGLang's
 ``_set_envs_and_config`` for verl's own (l.326; sglang_rollout.py:46-83: environment variables,
 spawn, no signal handlers), calls ``_launch_subprocesses`` itself (l.328-339), sets the global
-state (l.345-351) and serves SGLang's FastAPI ``app`` with uvicorn in the actor (l.366). The
+state (l.345-351), marks the app single-tokenizer (l.352-357) and serves SGLang's FastAPI ``app``
+with uvicorn in the actor (l.366). The
 actor's own methods call the tokenizer manager directly: ``sleep`` releases
 ``["kv_cache", "weights"]`` (l.384-395), ``clear_kv_cache`` releases ``["kv_cache"]`` (l.397-399),
 ``generate`` awaits ``generate_request(GenerateReqInput(...)).__anext__()`` (l.401-479). Ray
@@ -59,6 +60,11 @@ def main(argv) -> None:
 
     for path, endpoint in (("sleep", sleep), ("clear_kv_cache", clear_kv_cache), ("generate", generate)):
         app.add_api_route(f"/verl_actor/{path}", endpoint, methods=["POST"])
+    # What verl sets on SGLang's app before serving it (async_sglang_server.py:352-357,
+    # verl/workers/rollout/utils.py:44): SGLang's lifespan reads them.
+    app.is_single_tokenizer_mode = True
+    app.warmup_thread_args = (server_args, None, None)
+    app.server_args = server_args
     uvicorn.run(app, host=server_args.host, port=server_args.port, log_level="warning")
 
 
