@@ -171,7 +171,11 @@ def test_slime_main_sequence(tmp_path_factory, checkpoints):
             assert model_info.get("weight_version") == str(version), model_info
             offload()
         assert_follows_pushes(reference, steps)
-        assert requests.get(srv.url + "/memory_occupation", timeout=60).json()["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
+        status = requests.get(srv.url + "/memory_occupation", timeout=60)
+        assert status.status_code == 200 and status.json()["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
+        # One tag at a time on this server too (slime itself resumes by tag and releases all).
+        post(srv, "/resume_memory_occupation", {})
+        assert post(srv, "/release_memory_occupation", {"tags": ["kv_cache"]})["released_tags"] == ["kv_cache"]
         assert srv.alive(), srv.log_tail()
     finally:
         srv.stop()
