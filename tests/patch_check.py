@@ -33,7 +33,7 @@ def marked(obj, name):
 # Targets that hold data, not code: a replacement list, tuple or decoder cannot carry a name
 # (the map of saved originals names its patch).
 DATA_TARGETS = ("__dataclass_fields__", "__annotations__", "__match_args__", ".routes", ".user_middleware",
-                "._COMMUNICATOR_SPECS", "._all_types", "._msgpack_decoder")
+                "._COMMUNICATOR_SPECS", "._all_types", "._msgpack_decoder", ".GPU_MEMORY_TYPE_CUDA_GRAPH")
 
 
 def check(patch):
