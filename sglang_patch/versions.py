@@ -96,6 +96,20 @@ RELEASES: Tuple[Release, ...] = (
         cpu_sglang_no_deps=True,
     ),
     Release(
+        version="0.5.9",
+        patch_set="sglang_patch.v0_5_9",
+        native_tags=True,
+        stack=("torch==2.9.1", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
+        cpu_sglang_no_deps=True,
+    ),
+    Release(
+        version="0.5.10.post1",
+        patch_set="sglang_patch.v0_5_10_post1",
+        native_tags=True,
+        stack=("torch==2.9.1", "transformers==5.3.0", "torch_memory_saver>=0.0.9"),
+        cpu_sglang_no_deps=True,
+    ),
+    Release(
         version="0.5.17",
         patch_set="sglang_patch.v0_5_17",
         native_tags=True,

@@ -77,7 +77,8 @@ class CudaGraphTagPatch0517(NativeCudaGraphTagPatch):
 
 class SubprocessEntryPatch0517(Patch):
     """The scheduler (and data-parallel controller) processes apply the patches: the same
-    ``ChildEntry`` as 0.4.6.post5's patch, passed where 0.5.17 takes the process target."""
+    ``ChildEntry`` as 0.4.6.post5's patch, passed where 0.5.17 takes the process target (so do
+    0.5.9 and 0.5.10.post1, whose sets use this patch)."""
 
     name = "subprocess_entry"
     targets = (_ENGINE + "Engine.run_scheduler_process_func", _ENGINE + "run_data_parallel_controller_process",
@@ -95,7 +96,10 @@ class SubprocessEntryPatch0517(Patch):
         def launch_server(server_args, *args, **kwargs):
             from sglang.srt.environ import envs
 
-            if envs.SGLANG_RUST_SERVER.get():  # its Rust frontend has no routes or manager to patch
+            # Its Rust frontend has no routes or manager to patch. The variable exists from 0.5.17
+            # (0.5.9 and 0.5.10.post1, which take this patch too, have no Rust frontend).
+            rust = getattr(envs, "SGLANG_RUST_SERVER", None)
+            if rust is not None and rust.get():
                 raise RuntimeError(
                     "sglang_patch: SGLANG_RUST_SERVER is set, so SGLang serves HTTP from its Rust server, "
                     "which the tagged release/resume patches do not reach; unset SGLANG_RUST_SERVER "
