@@ -8,7 +8,12 @@ measures or tests (``--enable-memory-saver``, ``--load-format dummy``, the model
   host, SGLang would otherwise size the pool from a fraction of the memory available on it. From
   0.4.7 on, ``--sleep-on-idle`` too: an idle scheduler otherwise polls its sockets in a busy loop
   and takes a whole core from the tests and the other servers of a 2-core machine (0.4.6.post5
-  has no such flag).
+  has no such flag). Where ``ServerArgs`` has a ``disable_piecewise_cuda_graph`` field
+  (0.5.10.post1: piecewise CUDA graphs on by default), ``--disable-piecewise-cuda-graph`` too:
+  SGLang turns them off by itself only on its own CPU engine (``SGLANG_USE_CPU_ENGINE=1``), so
+  ``--device cpu`` would otherwise build the piecewise runner and fail on ``torch.cpu``'s missing
+  ``graph_pool_handle`` (0.5.9 has them off by default; 0.5.17 has only a deprecated alias of that
+  flag, which ``Engine(**kwargs)`` would refuse).
 - cuda: the backends that the project's GPU runs use with the device kit's stack on the H200
   (docs/testing.md, docs/benchmarks.md): triton attention, pytorch sampling and no grammar
   backend (no caller constrains its output).
@@ -19,6 +24,10 @@ caller, so they are keyword arguments rather than part of the constants.
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
+import os
 from typing import List, Optional
 
 from sglang_patch.versions import SLEEP_ON_IDLE_FROM, installed_sglang_at_least
@@ -27,6 +36,26 @@ CPU_FLAGS = ("--device", "cpu", "--attention-backend", "torch_native", "--max-to
 CUDA_FLAGS = ("--attention-backend", "triton", "--sampling-backend", "pytorch", "--grammar-backend", "none")
 
 _FLAGS = {"cpu": CPU_FLAGS, "cuda": CUDA_FLAGS}
+
+
+@functools.lru_cache(maxsize=None)
+def server_args_has_field(name: str) -> bool:
+    """Whether the installed SGLang's ``ServerArgs`` dataclass declares the field ``name``, read from
+    its source (this process need not import SGLang, whose CPU path needs the compat layer)."""
+    spec = importlib.util.find_spec("sglang")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    path = os.path.join(list(spec.submodule_search_locations)[0], "srt", "server_args.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except OSError:
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "ServerArgs":
+            return any(isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                       and stmt.target.id == name for stmt in node.body)
+    return False
 
 
 def server_flags(device: str, *, dtype: Optional[str] = None, mem_fraction: Optional[float] = None) -> List[str]:
@@ -41,6 +70,8 @@ def server_flags(device: str, *, dtype: Optional[str] = None, mem_fraction: Opti
         raise ValueError(f"no server flags for device {device!r}; choose from {sorted(_FLAGS)}") from None
     if device == "cpu" and installed_sglang_at_least(SLEEP_ON_IDLE_FROM):
         flags.append("--sleep-on-idle")
+    if device == "cpu" and server_args_has_field("disable_piecewise_cuda_graph"):
+        flags.append("--disable-piecewise-cuda-graph")
     if dtype is not None:
         flags += ["--dtype", dtype]
     if mem_fraction is not None:
