@@ -11,9 +11,9 @@ output follows each push: weights B, then A (the reference outputs again), then 
 
 Which release each runs on (the framework's pin, or the nearest release this package supports
 that has the API the framework calls): verl v0.5 on 0.4.6.post5; verl main on 0.5.6; slime
-main (pins 0.5.15.post1) and AReaL (pins 0.5.10.post1; its launcher passes
-``run_scheduler_process_func``, which 0.5.6 lacks) on 0.5.17. The stock launcher runs on every
-release.
+main's sequence (slime main pins 0.5.15.post1) on 0.5.17 and on 0.5.9, the pin of slime v0.2.3
+and v0.2.4; AReaL (pins 0.5.10.post1; its launcher passes ``run_scheduler_process_func``, which
+0.5.6 lacks) on 0.5.10.post1 and 0.5.17. The stock launcher runs on every release.
 """
 
 from __future__ import annotations
@@ -127,10 +127,10 @@ def test_stock_launch_server_with_only_the_switch_releases_one_tag(tmp_path_fact
         assert srv.alive(), srv.log_tail()
 
 
-# -- slime main: spawned launch_server, flattened buckets, weight versions (0.5.17) -------------------
+# -- slime main: spawned launch_server, flattened buckets, weight versions (0.5.9, 0.5.17) ------------
 
 
-@only_on("0.5.17")
+@only_on("0.5.9", "0.5.17")
 def test_slime_main_sequence(tmp_path_factory, checkpoints):
     """slime/ray/rollout.py + train.py (THUDM/slime@624b824a): after launch everything is released
     (placement_group.py:250; offload = GET /flush_cache + POST /release_memory_occupation {},
@@ -181,10 +181,10 @@ def test_slime_main_sequence(tmp_path_factory, checkpoints):
         srv.stop()
 
 
-# -- AReaL v1.0.4: custom scheduler entry, pause/continue, update from disk while released (0.5.17) ---
+# -- AReaL v1.0.4: custom scheduler entry, pause/continue, update from disk while released (0.5.10.post1, 0.5.17)
 
 
-@only_on("0.5.17")
+@only_on("0.5.10.post1", "0.5.17")
 @pytest.mark.parametrize("memory_saver", [False, True], ids=["areal-default", "memory-saver+backup"])
 def test_areal_colocated_sequence(tmp_path_factory, checkpoints, memory_saver):
     """areal/trainer/rl_trainer.py (inclusionAI/AReaL@v1.0.4): offload = /pause_generation {} +
