@@ -33,7 +33,11 @@ class Release:
     # PyPI; its requirements include CUDA-only wheels) and takes the rest from pyproject's `cpu-<v>`.
     cpu_sglang_no_deps: bool = False
     # The releases this set serves (a PEP 440 specifier that includes ``version``); "" = only it.
+    # A range reaches only as far as the same wiring is known to hold: between two tested releases
+    # of one layout, or the post-releases of one.
     serves: str = ""
+    # Whether patches/<version>/ carries the change as a source series too.
+    source_series: bool = True
 
     @property
     def spec(self) -> str:
@@ -94,6 +98,7 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=True,
         stack=("torch==2.9.1", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
+        serves=">=0.5.6,<0.5.7",
     ),
     Release(
         version="0.5.9",
@@ -101,6 +106,8 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=True,
         stack=("torch==2.9.1", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
+        serves=">=0.5.7,<0.5.10",
+        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.10.post1",
@@ -108,6 +115,8 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=True,
         stack=("torch==2.9.1", "transformers==5.3.0", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
+        serves=">=0.5.10,<0.5.11",
+        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.17",
@@ -115,6 +124,7 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=True,
         stack=("torch==2.11.0", "transformers==5.12.1", "torch_memory_saver>=0.0.9.post1"),
         cpu_sglang_no_deps=True,
+        serves=">=0.5.17,<0.5.18",
     ),
 )
 
