@@ -119,6 +119,15 @@ RELEASES: Tuple[Release, ...] = (
         source_series=False,  # not ported yet
     ),
     Release(
+        version="0.5.15.post1",
+        patch_set="sglang_patch.v0_5_15_post1",
+        native_tags=True,
+        stack=("torch==2.11.0", "transformers==5.12.1", "torch_memory_saver>=0.0.9.post1"),
+        cpu_sglang_no_deps=True,
+        serves=">=0.5.15,<0.5.17",
+        source_series=False,  # not ported yet
+    ),
+    Release(
         version="0.5.17",
         patch_set="sglang_patch.v0_5_17",
         native_tags=True,

@@ -31,10 +31,19 @@ from server_ext.envs import prepend_pythonpath
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# SGLang 0.5.15.post1 derives a gRPC port, --port + 10000, even for an HTTP-only server and
+# refuses to start when that passes 65535 (server_args.py:2996; 0.5.17 derives it only in gRPC
+# mode): the HTTP ports handed out stay at or below this.
+MAX_HTTP_PORT = 65535 - 10000
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port <= MAX_HTTP_PORT:
+            return port
 
 
 class ServerStartError(RuntimeError):

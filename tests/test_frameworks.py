@@ -130,7 +130,7 @@ def test_stock_launch_server_with_only_the_switch_releases_one_tag(tmp_path_fact
 # -- slime main: spawned launch_server, flattened buckets, weight versions (0.5.9, 0.5.17) ------------
 
 
-@only_on("0.5.9", "0.5.17")
+@only_on("0.5.9", "0.5.15.post1", "0.5.17")  # slime main pins 0.5.15.post1, slime v0.2.3-4 0.5.9
 def test_slime_main_sequence(tmp_path_factory, checkpoints):
     """slime/ray/rollout.py + train.py (THUDM/slime@624b824a): after launch everything is released
     (placement_group.py:250; offload = GET /flush_cache + POST /release_memory_occupation {},

@@ -7,7 +7,8 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
   (``SchedulerWeightUpdaterManager``, managers/scheduler_components/weight_updater.py:76), bound
   into the dispatcher when the scheduler builds it: the patch replaces them on that class and
   hands the shared code the updater's scheduler. ``get_new_batch_prefill(running_batch)`` returns
-  a ``NextBatchPlan``: nothing admitted is a plan without a batch that keeps the running one.
+  a ``NextBatchPlan``: nothing admitted is a plan without a batch that keeps the running one
+  (0.5.15.post1, which derives this set, still takes no batch and returns None: found by the call).
 - The tokenizer manager builds its communicators from ``_COMMUNICATOR_SPECS``
   (tokenizer_control_mixin.py:93): the status request is one more entry there.
 - The scheduler's process target is an argument: ``Engine.run_scheduler_process_func`` and the
@@ -52,10 +53,16 @@ class SchedulerPatch0517(v0_5_6.SchedulerPatch056):
         return scheduler.weight_updater
 
     @staticmethod
-    def nothing_to_prefill(running_batch):
+    def nothing_to_prefill(*running_batch):
+        """0.5.17 and 0.5.23 call ``get_new_batch_prefill(running_batch)`` and take a ``NextBatchPlan``:
+        nothing admitted is a plan without a batch that keeps the running one. 0.5.15.post1 calls
+        ``get_new_batch_prefill()`` and takes an optional batch (scheduler.py:2742), as 0.5.6 does:
+        nothing admitted is None."""
+        if not running_batch:
+            return None
         from sglang.srt.managers.schedule_batch import NextBatchPlan
 
-        return NextBatchPlan(batch_to_run=None, running_batch=running_batch)
+        return NextBatchPlan(batch_to_run=None, running_batch=running_batch[0])
 
 
 class TokenizerManagerPatch0517(v0_5_6.TokenizerManagerPatch056):
@@ -73,6 +80,15 @@ class CudaGraphTagPatch0517(NativeCudaGraphTagPatch):
     tag it refuses to start ("Breakable CUDA graph is not compatible with memory saver mode")."""
 
     targets = ("sglang.srt.model_executor.runner_backend.full_cuda_graph_backend.FullCudaGraphBackend.__init__",)
+
+
+def _rust_server_on() -> bool:
+    """Whether SGLang serves HTTP from its Rust server (``SGLANG_RUST_SERVER``: 0.5.17 and 0.5.23 have
+    it; 0.5.15.post1 has no such variable, and so no Rust server)."""
+    from sglang.srt.environ import envs
+
+    flag = getattr(envs, "SGLANG_RUST_SERVER", None)
+    return bool(flag is not None and flag.get())
 
 
 class SubprocessEntryPatch0517(Patch):
@@ -94,12 +110,7 @@ class SubprocessEntryPatch0517(Patch):
         stock_launch = self.original(launch)
 
         def launch_server(server_args, *args, **kwargs):
-            from sglang.srt.environ import envs
-
-            # Its Rust frontend has no routes or manager to patch. The variable exists from 0.5.17
-            # (0.5.9 and 0.5.10.post1, which take this patch too, have no Rust frontend).
-            rust = getattr(envs, "SGLANG_RUST_SERVER", None)
-            if rust is not None and rust.get():
+            if _rust_server_on():  # its Rust frontend has no routes or manager to patch
                 raise RuntimeError(
                     "sglang_patch: SGLANG_RUST_SERVER is set, so SGLang serves HTTP from its Rust server, "
                     "which the tagged release/resume patches do not reach; unset SGLANG_RUST_SERVER "
