@@ -40,11 +40,15 @@ def _patch(module) -> None:
 
 
 class _AfterModelRunnerImport(importlib.abc.MetaPathFinder):
+    # Every copy of this finder says so: this file also runs as a copy under another module name
+    # (server_ext.cpu_compat.enable), and one copy must never ask another (endless recursion).
+    cpu_compat_finder = True
+
     def find_spec(self, fullname, path, target=None):
         if fullname != MODEL_RUNNER:
             return None
         for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
+            if getattr(finder, "cpu_compat_finder", False) or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
@@ -64,7 +68,7 @@ class _AfterModelRunnerImport(importlib.abc.MetaPathFinder):
 def install() -> None:
     if MODEL_RUNNER in sys.modules:
         _patch(sys.modules[MODEL_RUNNER])
-    elif not any(isinstance(f, _AfterModelRunnerImport) for f in sys.meta_path):
+    elif not any(getattr(f, "cpu_compat_finder", False) for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterModelRunnerImport())
 
 
