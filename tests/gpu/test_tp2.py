@@ -13,6 +13,7 @@ import os
 import pytest
 
 from conftest import DEVICE, greedy, launch
+from helpers import Streams, load_weights, serialized
 from sglang_patch_dev.offline_models import build
 
 GIB = 2**30
@@ -77,7 +78,7 @@ def test_staged_update_restores_outputs_on_both_ranks(tp2):
     reference = greedy(c)
     assert all(reference) and len(set(reference)) == len(reference)
     c.release()
-    assert c.resume(["weights"])["released_tags"] == ["kv_cache"]
+    assert c.resume(["weights"])["released_tags"] == ["cuda_graph", "kv_cache"]
     c.update_weights_from_disk(tp2.model_path)
     c.resume(["kv_cache"])
     assert greedy(c) == reference
@@ -90,3 +91,32 @@ def test_status_reports_every_rank(tp2):
     assert [r["tp_rank"] for r in status["ranks"]] == [0, 1]
     assert all(r["tags"]["kv_cache"]["state"] == "released" for r in status["ranks"])
     assert all(r["tags"]["weights"]["state"] == "resident" for r in status["ranks"])
+
+
+def test_ten_staged_cycles_with_a_tensor_update_on_both_ranks(tp2):
+    """Issue 21: release all -> resume weights -> update_weights_from_tensor (one payload per TP
+    rank, real tensors) -> resume kv_cache, ten times; both ranks report every step, the outputs
+    stay the reference's."""
+    c = tp2.client
+    reference = greedy(c)
+    tensors = list(load_weights(tp2.model_path).items())
+    for _ in range(10):
+        c.release()
+        statuses = c.status()["ranks"]
+        assert [r["tp_rank"] for r in statuses] == [0, 1]
+        assert all(r["tags"][t]["state"] == "released" for r in statuses for t in ("weights", "kv_cache"))
+        assert c.resume(["weights"])["weights_current"] is False
+        payload = serialized(tensors)
+        assert c.update_weights_from_tensor([payload, payload], flush_cache=False)["success"] is True
+        assert all(r["weights_current"] for r in c.status()["ranks"])
+        assert c.resume(["kv_cache"])["released_tags"] == []
+        assert greedy(c) == reference
+
+
+def test_release_under_load_waits_on_both_ranks(tp2):
+    """A release in mode wait during 8 streams: every stream completes, then both ranks release."""
+    streams = Streams(tp2, n=8, max_new_tokens=300)
+    assert tp2.client.release(["kv_cache"], wait_timeout=240)["changed_tags"] == ["kv_cache"]
+    assert streams.join() == [{"type": "length", "length": 300}] * 8
+    assert all(r["tags"]["kv_cache"]["state"] == "released" for r in tp2.client.status()["ranks"])
+    tp2.client.resume()
