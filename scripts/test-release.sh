@@ -15,21 +15,22 @@
 # (the routes, the scheduler's handlers, the weight updates) against patches/<version>/series.
 #
 # Smoke (every other release): one server through start, the staged cycle with a real tensor
-# update, 503 while released and a release under load (tests/test_smoke.py), the frameworks'
-# sequences that run on it (tests/test_frameworks.py), the patch set (tests/test_patches.py) and
-# the source series' checks (tests/test_source_series.py: well formed, applies with no fuzz, the
-# same fields as the runtime form).
+# update, 503 while released and a release under load (tests/test_smoke.py: the set applied in
+# every process), the frameworks' sequences that run on it (tests/test_frameworks.py) and the
+# source series' checks (tests/test_source_series.py: well formed, applies with no fuzz, the same
+# fields as the runtime form). tests/test_patches.py (apply, re-apply, revert exactly, in fresh
+# interpreters: ~4 min per release here) runs for the full releases only, to keep CI's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=$(bash scripts/sglang-version.sh)
 if [ "${1:-}" = --smoke ]; then
     shift
     echo "== sglang $VERSION: smoke (runtime patches, series checks)"
-    exec bash scripts/test.sh tests/test_smoke.py tests/test_frameworks.py tests/test_patches.py tests/test_source_series.py "$@"
+    exec bash scripts/test.sh tests/test_smoke.py tests/test_frameworks.py tests/test_source_series.py "$@"
 fi
 E2E=(tests/test_e2e_http.py tests/test_staged_update.py tests/test_engine.py tests/test_server_options.py tests/test_frameworks.py)
 echo "== sglang $VERSION: runtime patches"
-bash scripts/test.sh "${E2E[@]}" tests/test_smoke.py tests/test_patches.py tests/test_source_series.py "$@"
+bash scripts/test.sh "${E2E[@]}" tests/test_patches.py tests/test_source_series.py "$@"
 if [ -f "patches/$VERSION/series" ]; then
     echo "== sglang $VERSION: source series patches/$VERSION"
     bash scripts/test-source-form.sh tests/test_e2e_http.py tests/test_staged_update.py "$@"
