@@ -4,22 +4,25 @@
 #   SGLANG_VERSION=0.5.6 bash scripts/test-release.sh           # full: both forms
 #   SGLANG_VERSION=0.4.8 bash scripts/test-release.sh --smoke   # smoke: runtime form + series check
 #
-# Full (CI: the primary release's neighbours that matter most, verl's pin and the newest): the
-# end-to-end behaviour every supported release must show — tagged release/resume, every bad input
-# a 4xx JSON, a release during 16 streaming requests in each mode, 503 while released, the status
-# route (tests/test_e2e_http.py); the staged update token-identical and the stale-weights guard
-# (tests/test_staged_update.py); the trainer's Engine API (tests/test_engine.py); 507 for a resume
-# that does not fit and the api key on the memory routes (tests/test_server_options.py); the
-# frameworks' call sequences with only SGLANG_TAGGED_MEMORY=1 (tests/test_frameworks.py); the patch
-# set applying and reverting exactly (tests/test_patches.py); then the source form's own wiring
-# (the routes, the scheduler's handlers, the weight updates) against patches/<version>/series.
+# Full (CI: the primary release's neighbours that matter most, verl's pin and the newest): the smoke
+# (below); the end-to-end behaviour every supported release must show — tagged release/resume,
+# every bad input a 4xx JSON, a release during 16 streaming requests in each mode, 503 while
+# released, the status route (tests/test_e2e_http.py); the staged update token-identical and the
+# stale-weights guard (tests/test_staged_update.py); the trainer's Engine API (tests/test_engine.py);
+# 507 for a resume that does not fit and the api key on the memory routes
+# (tests/test_server_options.py); the replays of the frameworks that pin it
+# (tests/test_frameworks.py); the patch set applying and reverting exactly (tests/test_patches.py);
+# then the source form's own wiring (the routes, the scheduler's handlers, the weight updates)
+# against patches/<version>/series.
 #
-# Smoke (every other release): one server through start, the staged cycle with a real tensor
-# update, 503 while released and a release under load (tests/test_smoke.py: the set applied in
-# every process), the frameworks' sequences that run on it (tests/test_frameworks.py) and the
-# source series' checks (tests/test_source_series.py: well formed, applies with no fuzz, the same
-# fields as the runtime form). tests/test_patches.py (apply, re-apply, revert exactly, in fresh
-# interpreters: ~4 min per release here) runs for the full releases only, to keep CI's time.
+# Smoke (every other release): one server started as the frameworks start SGLang (stock
+# launch_server, only SGLANG_TAGGED_MEMORY=1, a stand-in third-party patch inside SGLang's own
+# release/resume) through the staged cycle with a real tensor update, 503 while released and a
+# release under load (tests/test_smoke.py); the replays of the frameworks that pin this release
+# (tests/test_frameworks.py) and the source series' checks (tests/test_source_series.py: well
+# formed, applies with no fuzz, the same fields as the runtime form). tests/test_patches.py (apply,
+# re-apply, revert exactly, in fresh interpreters: ~4 min per release here) runs for the full
+# releases only, to keep CI's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=$(bash scripts/sglang-version.sh)
@@ -28,7 +31,7 @@ if [ "${1:-}" = --smoke ]; then
     echo "== sglang $VERSION: smoke (runtime patches, series checks)"
     exec bash scripts/test.sh tests/test_smoke.py tests/test_frameworks.py tests/test_source_series.py "$@"
 fi
-E2E=(tests/test_e2e_http.py tests/test_staged_update.py tests/test_engine.py tests/test_server_options.py tests/test_frameworks.py)
+E2E=(tests/test_smoke.py tests/test_e2e_http.py tests/test_staged_update.py tests/test_engine.py tests/test_server_options.py tests/test_frameworks.py)
 echo "== sglang $VERSION: runtime patches"
 bash scripts/test.sh "${E2E[@]}" tests/test_patches.py tests/test_source_series.py "$@"
 if [ -f "patches/$VERSION/series" ]; then

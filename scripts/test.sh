@@ -6,9 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(bash scripts/setup.sh)
-# tests/test_smoke.py is what the other releases run in CI (scripts/test-release.sh --smoke); the
-# whole suite covers it, so a run that names no test leaves it out (a server start less).
-named=0
-for arg in "$@"; do [[ $arg != -* && -e ${arg%%::*} ]] && named=1; done
-[ "$named" = 1 ] || set -- --ignore=tests/test_smoke.py "$@"
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not example" "$@"

@@ -1,5 +1,5 @@
-"""Helpers the end-to-end modules share: long streaming requests, a checkpoint's tensors, and a
-trainer's serialized weight payload."""
+"""Helpers the end-to-end modules share: long streaming requests, a checkpoint's tensors, a
+trainer's serialized weight payload, and servers started the way the RL frameworks start them."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import base64
 import glob
 import json
 import os
+import subprocess
 import sys
 import threading
 
 import requests
 
-from conftest import ON_CPU, PROMPTS
+from conftest import ON_CPU, PROMPTS, REPO, server_env, server_flags
 from server_ext import cpu_compat
+from server_ext.envs import prepend_pythonpath
+from sglang_patch_dev.server_process import ServerProcess
 
 
 class Streams:
@@ -84,3 +87,42 @@ def serialized(named_tensors, flattened=False) -> str:
     return data if isinstance(data, str) else base64.b64encode(data).decode()
 
 
+
+
+# -- servers started the way a framework starts them -----------------------------------------------
+
+FRAMEWORKS_DIR = os.path.join(REPO, "tests", "frameworks")
+
+
+def switch_env(tmp_dir: str, **extra: str) -> dict:
+    """The environment a framework gives SGLang: its own, plus the one switch (and, on this CPU
+    machine, the memory-saver stand-in and the CPU compat on the path)."""
+    env = server_env(tmp_dir)
+    env["SGLANG_TAGGED_MEMORY"] = "1"
+    env.pop("SGLANG_TAGGED_MEMORY_SAID", None)
+    if ON_CPU:
+        cpu_compat.add_to_environment(env)
+    prepend_pythonpath(env, FRAMEWORKS_DIR)
+    env.update(extra)
+    return env
+
+
+def framework_server(tmp_path_factory, name: str, module: str, model: str, memory_saver=True, extra=(), **env):
+    """A server started as ``python -m <module>`` with only the switch (not started yet)."""
+    tmp = str(tmp_path_factory.mktemp(name))
+    return ServerProcess(["--model-path", model, *server_flags(memory_saver), *extra],
+                         log_path=os.path.join(tmp, "server.log"), env=switch_env(tmp, **env), module=module)
+
+
+def third_party_patched_sglang(dest: str) -> str:
+    """A copy of the installed SGLang with a stand-in third-party source patch in its release/resume
+    handlers (tests/frameworks/third_party_patch.py), made in a fresh interpreter (it imports
+    SGLang's scheduler, which needs the CPU compat here). Returns the folder to put first on PYTHONPATH."""
+    env = dict(os.environ)
+    if ON_CPU:
+        cpu_compat.add_to_environment(env)
+    prepend_pythonpath(env, REPO)
+    proc = subprocess.run([sys.executable, os.path.join(FRAMEWORKS_DIR, "third_party_patch.py"), dest],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dest

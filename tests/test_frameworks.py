@@ -9,11 +9,11 @@ replay, file by file, are in tests/frameworks/. Each sequence pushes real tensor
 SGLang's own serializer (or a checkpoint from disk, AReaL's colocated mode), and checks that the
 output follows each push: weights B, then A (the reference outputs again), then B.
 
-Which release each runs on (the framework's pin, or the nearest release this package supports
-that has the API the framework calls): verl v0.5 on 0.4.6.post5; verl main on 0.5.6; slime
-main's sequence (slime main pins 0.5.15.post1) on 0.5.17 and on 0.5.9, the pin of slime v0.2.3
-and v0.2.4; AReaL (pins 0.5.10.post1; its launcher passes ``run_scheduler_process_func``, which
-0.5.6 lacks) on 0.5.10.post1 and 0.5.17. The stock launcher runs on every release.
+Each runs on the releases its framework pins (CI runs every supported release, and the
+framework's pin is where its users are): verl v0.5 on 0.4.6.post5; verl main on 0.5.6; slime
+main's sequence on 0.5.15.post1 (slime main's pin) and 0.5.9 (slime v0.2.3-v0.2.4's); AReaL on
+0.5.10.post1. The stock launcher with only the switch, and another patch inside SGLang's own
+release/resume, are in every release's smoke test (tests/test_smoke.py).
 """
 
 from __future__ import annotations
@@ -30,14 +30,12 @@ import time
 import pytest
 import requests
 
-from conftest import ON_CPU, REPO, server_env, server_flags
-from helpers import load_weights, serialized, sglang_importable_here
-from server_ext import cpu_compat
+from conftest import ON_CPU, REPO
+from helpers import FRAMEWORKS_DIR, framework_server, load_weights, serialized, sglang_importable_here, switch_env
 from server_ext.envs import prepend_pythonpath
 from sglang_patch._core import installed_sglang_version
-from sglang_patch_dev.server_process import ServerProcess
+from sglang_patch_dev.device_flags import server_args_has_field
 
-FRAMEWORKS_DIR = os.path.join(REPO, "tests", "frameworks")
 RELEASE = installed_sglang_version()
 PROMPT_IDS = [[5, 17, 33, 48, 60], [100, 7, 250, 3], [11, 12, 13, 14, 15, 16], [300, 200, 100]]
 SAMPLING = {"max_new_tokens": 8, "temperature": 0.0}
@@ -45,25 +43,6 @@ SAMPLING = {"max_new_tokens": 8, "temperature": 0.0}
 
 def only_on(*releases):
     return pytest.mark.skipif(RELEASE not in releases, reason=f"replayed on sglang {', '.join(releases)}")
-
-
-def switch_env(tmp_dir: str, **extra: str) -> dict:
-    """The environment a framework gives SGLang: its own, plus the one switch (and, on this CPU
-    machine, the memory-saver stand-in and the CPU compat on the path)."""
-    env = server_env(tmp_dir)
-    env["SGLANG_TAGGED_MEMORY"] = "1"
-    env.pop("SGLANG_TAGGED_MEMORY_SAID", None)
-    if ON_CPU:
-        cpu_compat.add_to_environment(env)
-    prepend_pythonpath(env, FRAMEWORKS_DIR)
-    env.update(extra)
-    return env
-
-
-def framework_server(tmp_path_factory, name: str, module: str, model: str, memory_saver=True, extra=(), **env):
-    tmp = str(tmp_path_factory.mktemp(name))
-    return ServerProcess(["--model-path", model, *server_flags(memory_saver), *extra],
-                         log_path=os.path.join(tmp, "server.log"), env=switch_env(tmp, **env), module=module)
 
 
 def post(server, route: str, body=None):
@@ -108,29 +87,10 @@ def assert_follows_pushes(reference, outputs_by_step):
     assert third == first, "the same weights must give the same outputs"
 
 
-# -- the stock launcher, every release ----------------------------------------------------------------
+# -- slime main: spawned launch_server, flattened buckets, weight versions (0.5.9, 0.5.15.post1) ------------
 
 
-def test_stock_launch_server_with_only_the_switch_releases_one_tag(tmp_path_factory, tiny_model):
-    """``python -m sglang.launch_server``, unpatched entry point, ``SGLANG_TAGGED_MEMORY=1``: the status
-    route exists, one tag is released at a time, generation answers 503 while it is, then serves."""
-    with framework_server(tmp_path_factory, "stock-switch", "sglang.launch_server", tiny_model).start(timeout=300) as srv:
-        status = requests.get(srv.url + "/memory_occupation", timeout=60)
-        assert status.status_code == 200, status.text
-        assert status.json()["released_tags"] == []
-        reply = post(srv, "/release_memory_occupation", {"tags": ["kv_cache"]})
-        assert reply["released_tags"] == ["kv_cache"] and reply["changed_tags"] == ["kv_cache"]
-        refused = requests.post(srv.url + "/generate", json={"input_ids": PROMPT_IDS[0], "sampling_params": SAMPLING}, timeout=60)
-        assert refused.status_code == 503 and refused.json()["error"] == "memory_released", refused.text
-        assert post(srv, "/resume_memory_occupation", {"tags": ["kv_cache"]})["released_tags"] == []
-        assert all(generate(srv))
-        assert srv.alive(), srv.log_tail()
-
-
-# -- slime main: spawned launch_server, flattened buckets, weight versions (0.5.9, 0.5.17) ------------
-
-
-@only_on("0.5.9", "0.5.15.post1", "0.5.17")  # slime main pins 0.5.15.post1, slime v0.2.3-4 0.5.9
+@only_on("0.5.9", "0.5.15.post1")  # slime main pins 0.5.15.post1, slime v0.2.3-4 0.5.9
 def test_slime_main_sequence(tmp_path_factory, checkpoints):
     """slime/ray/rollout.py + train.py (THUDM/slime@624b824a): after launch everything is released
     (placement_group.py:250; offload = GET /flush_cache + POST /release_memory_occupation {},
@@ -140,11 +100,14 @@ def test_slime_main_sequence(tmp_path_factory, checkpoints):
     ["kv_cache", "cuda_graph"] in one call (rollout.py:358-363), generates and releases {} again.
     slime's rollout env (rollout.py:142-161) sets SGLANG_MEMORY_SAVER_CUDA_GRAPH=true."""
     weights = {name: load_weights(path) for name, path in checkpoints.items()}
-    # slime's server args with the memory saver on (sglang_engine.py:532-611): no warm-up, and no
-    # prefill CUDA graphs (SGLang's breakable backend refuses the memory saver's graph tag, which
-    # slime's SGLANG_MEMORY_SAVER_CUDA_GRAPH=true turns on; found on the H200 without it).
-    srv = framework_server(tmp_path_factory, "slime", "slime_launch", checkpoints["A"],
-                           extra=["--skip-server-warmup", "--cuda-graph-backend-prefill", "disabled"],
+    # slime's server args with the memory saver on (sglang_engine.py:532-611): no warm-up, and, where
+    # ServerArgs has the field (0.5.17; not 0.5.9), no prefill CUDA graphs (sglang_engine.py:606-611:
+    # SGLang's breakable backend refuses the memory saver's graph tag, which slime's
+    # SGLANG_MEMORY_SAVER_CUDA_GRAPH=true turns on; found on the H200 without it).
+    extra = ["--skip-server-warmup"]
+    if server_args_has_field("cuda_graph_backend_prefill"):
+        extra += ["--cuda-graph-backend-prefill", "disabled"]
+    srv = framework_server(tmp_path_factory, "slime", "slime_launch", checkpoints["A"], extra=extra,
                            SGLANG_MEMORY_SAVER_CUDA_GRAPH="true").start(timeout=300)
     try:
         reference = generate(srv)
@@ -181,10 +144,10 @@ def test_slime_main_sequence(tmp_path_factory, checkpoints):
         srv.stop()
 
 
-# -- AReaL v1.0.4: custom scheduler entry, pause/continue, update from disk while released (0.5.10.post1, 0.5.17)
+# -- AReaL v1.0.4: custom scheduler entry, pause/continue, update from disk while released (0.5.10.post1)
 
 
-@only_on("0.5.10.post1", "0.5.17")
+@only_on("0.5.10.post1")
 @pytest.mark.parametrize("memory_saver", [False, True], ids=["areal-default", "memory-saver+backup"])
 def test_areal_colocated_sequence(tmp_path_factory, checkpoints, memory_saver):
     """areal/trainer/rl_trainer.py (inclusionAI/AReaL@v1.0.4): offload = /pause_generation {} +
@@ -318,55 +281,3 @@ def test_verl_v05_engine_sequence(tmp_path, checkpoints):
     assert all(step["update"][0] is True for step in out["steps"]), out["steps"]
     assert_follows_pushes(out["reference"], [(s["weights"], s["texts"]) for s in out["steps"]])
     assert out["status"]["released_tags"] == ["cuda_graph", "kv_cache", "weights"], out["status"]
-
-
-# -- wrap, don't replace: another patch inside SGLang's release/resume still runs (0.4.8 on) --------
-
-
-def third_party_patched_sglang(dest: str) -> str:
-    """A copy of the installed SGLang with a stand-in third-party source patch in its release/resume
-    handlers (tests/frameworks/third_party_patch.py), made in a fresh interpreter (it imports
-    SGLang's scheduler, which needs the CPU compat here). Returns the folder to put first on PYTHONPATH."""
-    env = dict(os.environ)
-    if ON_CPU:
-        cpu_compat.add_to_environment(env)
-    prepend_pythonpath(env, REPO)
-    proc = subprocess.run([sys.executable, os.path.join(FRAMEWORKS_DIR, "third_party_patch.py"), dest],
-                          capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return dest
-
-
-@pytest.mark.skipif(RELEASE in ("0.4.6.post5", "0.4.7.post1"), reason="SGLang has no release/resume by tag to wrap")
-def test_a_third_party_patch_inside_release_and_resume_still_runs(tmp_path_factory, tiny_model):
-    """The safety layer checks, then calls the release/resume method it found on SGLang — here one
-    another source patch changed — with the tags that change: the other patch's additions run for
-    each real change and never for a no-op (a second release or resume of a tag)."""
-    tmp = str(tmp_path_factory.mktemp("third-party"))
-    patched = third_party_patched_sglang(os.path.join(tmp, "tree"))
-    notes = os.path.join(tmp, "notes.jsonl")
-    srv = framework_server(tmp_path_factory, "third-party", "sglang.launch_server", tiny_model,
-                           extra=["--weights-cpu-backup"], THIRD_PARTY_NOTES=notes)
-    prepend_pythonpath(srv.env, patched)
-    srv.start(timeout=300)
-
-    def noted():
-        with open(notes) as f:
-            return [(n["what"], sorted(n["tags"])) for n in map(json.loads, f)]
-
-    try:
-        native = sorted(__import__("sglang_patch").get("scheduler").native_tags)
-        assert not os.path.exists(notes)
-        post(srv, "/release_memory_occupation", {"tags": ["kv_cache"]})
-        assert noted() == [("release", ["kv_cache"])]
-        post(srv, "/release_memory_occupation", {"tags": ["kv_cache"]})  # a no-op: nothing to pause
-        post(srv, "/release_memory_occupation", {})
-        assert noted()[1:] == [("release", [t for t in native if t != "kv_cache"])]
-        post(srv, "/resume_memory_occupation", {"tags": ["weights"]})
-        post(srv, "/resume_memory_occupation", {"tags": ["weights"]})  # a no-op
-        post(srv, "/resume_memory_occupation", {})
-        assert noted()[2:] == [("resume", ["weights"]), ("resume", [t for t in native if t != "weights"])]
-        assert all(generate(srv))
-        assert srv.alive(), srv.log_tail()
-    finally:
-        srv.stop()

@@ -1,56 +1,101 @@
-"""The smoke test every supported release passes in CI, one server: start, the staged cycle with a
-real tensor update, 503 while released, a release under load (wait and abort), the status.
+"""The smoke test every supported release passes in CI, on one server started the way the RL
+frameworks start SGLang: stock ``python -m sglang.launch_server`` with only ``SGLANG_TAGGED_MEMORY=1``
+in its environment, and — on releases where SGLang has its own release/resume (0.4.8 on) — a
+stand-in third-party source patch inside those handlers, as slime ships one
+(tests/frameworks/third_party_patch.py). Through it: the staged cycle with a real tensor update,
+503 while released, no-op releases and resumes, a release under load (wait and abort), the status.
+
+Wrap, don't replace: the package checks, then calls the release/resume method it found on SGLang
+with the tags that change, so the other patch's additions run for each real change of a tag SGLang
+handles and never for a no-op. Memory that comes back from a release holds garbage (the CPU
+stand-in scribbles NaN; the GPU maps fresh pages), so the outputs after the staged cycle equal the
+reference only if the pushed tensors really reached every weight.
 
 CI runs the whole suite, in both forms, on the primary release, on 0.5.6 (verl's pin) and on the
-newest; the other releases run this module and tests/test_frameworks.py in the runtime form
-(scripts/test-release.sh --smoke). Memory that comes back from a release holds garbage (the CPU
-stand-in scribbles NaN; the GPU maps fresh pages), so the outputs after the staged cycle equal
-the reference only if the pushed tensors really reached every weight.
+newest; the other releases run this module, tests/test_frameworks.py (the replays of the
+frameworks that pin them) and the series checks (scripts/test-release.sh --smoke).
 """
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 import requests
 
-from conftest import greedy, launch
-from helpers import Streams, load_weights, serialized
+import sglang_patch
+from conftest import greedy
+from helpers import Streams, framework_server, load_weights, serialized, third_party_patched_sglang
+
+NATIVE_TAGS = set(sglang_patch.get("scheduler").native_tags or ())
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model):
-    srv = launch(tmp_path_factory, tiny_model, "smoke-server", extra=["--max-total-tokens", "20000"])
+    tmp = str(tmp_path_factory.mktemp("smoke-third-party"))
+    notes = os.path.join(tmp, "notes.jsonl")
+    srv = framework_server(tmp_path_factory, "smoke-server", "sglang.launch_server", tiny_model,
+                           extra=["--max-total-tokens", "20000"], THIRD_PARTY_NOTES=notes)
+    if NATIVE_TAGS:
+        srv.env["PYTHONPATH"] = third_party_patched_sglang(os.path.join(tmp, "tree")) + os.pathsep + srv.env["PYTHONPATH"]
     srv.model_path = tiny_model
-    yield srv
-    srv.stop()
+    srv.notes = notes
+    with srv.start(timeout=300):
+        yield srv
+
+
+class ThirdPartyNotes:
+    """What the stand-in third-party patch noted from inside SGLang's handlers since the last check."""
+
+    def __init__(self, path: str):
+        self.path, self.seen = path, 0
+
+    def new(self):
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path) as f:
+            rows = [(n["what"], sorted(n["tags"])) for n in map(json.loads, f)]
+        new, self.seen = rows[self.seen:], len(rows)
+        return new
 
 
 def test_smoke(server):
     c = server.client
+    notes = ThirdPartyNotes(server.notes)
+
+    def call(what, reply):
+        """The other patch ran once for the tags SGLang handles that changed, and not at all for a no-op."""
+        changed = sorted(set(reply["changed_tags"]) & NATIVE_TAGS)
+        assert notes.new() == ([(what, changed)] if changed else []), (what, reply)
+        return reply
+
     reference = greedy(c)
     assert all(reference) and len(set(reference)) == len(reference), reference
 
     # The staged cycle: release all, resume weights, push real tensors, resume the KV cache.
-    assert c.release()["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
+    assert call("release", c.release())["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
+    assert call("release", c.release(["kv_cache"]))["changed_tags"] == []  # a no-op
     refused = requests.post(server.url + "/generate", json={"text": "hi", "sampling_params": {"max_new_tokens": 2}}, timeout=60)
     assert refused.status_code == 503 and refused.json()["error"] == "memory_released", refused.text
-    assert c.resume(["weights"])["weights_current"] is False
+    assert call("resume", c.resume(["weights"]))["weights_current"] is False
+    assert call("resume", c.resume(["weights"]))["changed_tags"] == []  # a no-op
     stale = requests.post(server.url + "/generate", json={"text": "hi", "sampling_params": {"max_new_tokens": 2}}, timeout=60)
     assert stale.status_code == 503, stale.text  # kv_cache is still released
     payload = serialized(list(load_weights(server.model_path).items()))
     assert c.update_weights_from_tensor([payload], flush_cache=False)["success"] is True
     assert c.status()["weights_current"] is True
-    assert c.resume(["kv_cache"])["released_tags"] == []
+    assert call("resume", c.resume(["kv_cache"]))["released_tags"] == []
     assert greedy(c) == reference
 
     # A release under load: "wait" lets 8 streams finish, "abort" ends them with a reason.
     streams = Streams(server, n=8, max_new_tokens=200)
-    assert c.release(["kv_cache"], wait_timeout=240)["changed_tags"] == ["kv_cache"]
+    assert call("release", c.release(["kv_cache"], wait_timeout=240))["changed_tags"] == ["kv_cache"]
     assert streams.join() == [{"type": "length", "length": 200}] * 8
-    c.resume()
+    call("resume", c.resume())
     streams = Streams(server, n=8, max_new_tokens=1000)
-    assert c.release(["kv_cache"], mode="abort")["released_tags"] == ["kv_cache"]
+    assert call("release", c.release(["kv_cache"], mode="abort"))["released_tags"] == ["kv_cache"]
     assert all(r["type"] == "abort" for r in streams.join())
-    c.resume()
+    call("resume", c.resume())
     assert greedy(c) == reference
     assert server.alive(), server.log_tail()
