@@ -16,6 +16,15 @@ ENV_PREFIX = "SGLANG_TAGGED_MEMORY_"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
+def env_switch(name: str) -> bool:
+    """An on/off environment variable: 1/true/yes/on, or unset/0/false/no/off; anything else is an error."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ValueError(f"{name}={raw!r}: use 1 or 0 (true/false, yes/no, on/off)")
+    return value in _TRUE
+
+
 @dataclass(frozen=True)
 class Flag:
     name: str  # the ServerArgs field; the option is --name-with-dashes
@@ -34,10 +43,7 @@ class Flag:
         if raw is None:
             return self.default
         if self.type is bool:
-            value = raw.strip().lower()
-            if value not in _TRUE + _FALSE:
-                raise ValueError(f"{self.env}={raw!r}: use 1 or 0 (true/false, yes/no, on/off)")
-            return value in _TRUE
+            return env_switch(self.env)
         try:
             return self.type(raw)
         except ValueError:

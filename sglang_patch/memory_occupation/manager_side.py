@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import threading
 from typing import Any, Dict, List, Optional
 
+from .flags import env_switch
 from .refusal import generation_refusal, refusal_in, refuse
 from .tags import CUDA_GRAPH, KV_CACHE, REJECT, WEIGHTS, check_release_options, normalize_tags
 
@@ -102,7 +102,7 @@ class ManagerState:
 
 
 def resume_on_generate() -> bool:
-    return os.environ.get(RESUME_ON_GENERATE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return env_switch(RESUME_ON_GENERATE_ENV)
 
 
 async def _while_paused(manager) -> None:
