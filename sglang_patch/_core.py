@@ -143,6 +143,23 @@ def widened_dataclass(cls: type, extra) -> Dict[str, Any]:
     return {attr: shape.__dict__[attr] for attr in DATACLASS_ATTRS}
 
 
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """What a patch's wiring relies on in a name beyond its existence. ``sglang_patch_dev.range_check``
+    reads it from the source of every release in the set's range, without importing SGLang; that
+    each target exists, and that a class whose dataclass attributes are targets is a dataclass, it
+    derives from ``targets`` itself."""
+
+    # Parameters the function takes, by name (the wrapper passes them on; SGLang passes them in).
+    params: Tuple[str, ...] = ()
+    # Whether it is a staticmethod in its class (the patch unwraps ``__func__``).
+    static: bool = False
+    # Fields the class declares or inherits (the wiring builds or reads the request with them).
+    fields: Tuple[str, ...] = ()
+    # HTTP paths the target's module registers (the routes the patch replaces).
+    routes: Tuple[str, ...] = ()
+
+
 class Patch:
     """One concern: subclasses set the class attributes and implement ``replacements()``."""
 
@@ -162,6 +179,9 @@ class Patch:
     adds: Tuple[str, ...] = ()
     # Whether patches/ carries the same change as a source patch (the spawn seam needs none).
     has_source_patch: bool = True
+    # What the wiring relies on beyond the targets' existence: dotted name (a target, or a name the
+    # wiring reads without replacing it) -> its Shape. Only the range check reads it.
+    shapes: Dict[str, Shape] = {}
 
     # -- to implement --------------------------------------------------------------------
     def replacements(self) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ kills itself when that fails). Revert puts the original lists and function back.
 
 from __future__ import annotations
 
-from sglang_patch._core import Patch
+from sglang_patch._core import Patch, Shape
 from sglang_patch.memory_occupation import http_api, manager_side
 
 _HTTP = "sglang.srt.entrypoints.http_server."
@@ -44,6 +44,7 @@ def _keep_auth_levels(stock_routes, new_routes) -> None:
 class HTTPRoutesPatch(Patch):
     name = "http_routes"
     targets = (ROUTES, MIDDLEWARE, WARMUP)
+    shapes = {ROUTES: Shape(routes=("/release_memory_occupation", "/resume_memory_occupation"))}  # replaced by path
     process = "server"
     requires = ("tokenizer_manager",)
     summary = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional
 
-from sglang_patch._core import DATACLASS_ATTRS, Patch
+from sglang_patch._core import DATACLASS_ATTRS, Patch, Shape
 
 _IO = "sglang.srt.managers.io_struct."
 
@@ -93,6 +93,11 @@ class IOStructsPatch(Patch):
     status_base = None  # the io_struct class the status request and reply derive from (None: none)
     process = "all"
     summary = "tags (+ release mode, timeout) on the memory requests; outcome fields on their replies; the status request"
+
+    @property
+    def shapes(self):
+        """The status request and reply derive from ``status_base`` where there is one."""
+        return {_IO + self.status_base: Shape()} if self.status_base else {}
 
     def replacements(self):
         from sglang.srt.managers import io_struct

@@ -19,7 +19,7 @@ import logging
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
-from sglang_patch._core import Patch, mark_wrapper
+from sglang_patch._core import Patch, Shape, mark_wrapper
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class TaggedMemorySaverAdapter:
 class MemorySaverPatch(Patch):
     name = "memory_saver"
     targets = ("sglang.srt.torch_memory_saver_adapter.TorchMemorySaverAdapter.create",)
+    shapes = {targets[0]: Shape(params=("enable",), static=True)}
     process = "all"
     summary = "adapter drives the torch_memory_saver singleton with tags (region/pause/resume)"
 

@@ -20,7 +20,7 @@ tags that change, so another patch's additions to it (slime's source patch) stil
 
 from __future__ import annotations
 
-from sglang_patch._core import Patch, add_to_dispatcher
+from sglang_patch._core import Patch, Shape, add_to_dispatcher
 from sglang_patch.memory_occupation import scheduler_side
 
 _SCHEDULER = "sglang.srt.managers.scheduler.Scheduler."
@@ -30,6 +30,8 @@ RESUME = _SCHEDULER + "resume_memory_occupation"
 INPUTS = _SCHEDULER + "process_input_requests"
 PREFILL = _SCHEDULER + "get_new_batch_prefill"
 STATUS = _SCHEDULER + "get_memory_occupation"
+_IO = "sglang.srt.managers.io_struct."
+NATIVE_REQUESTS = ("ReleaseMemoryOccupationReqInput", "ResumeMemoryOccupationReqInput")
 UPDATES = {_SCHEDULER + name: name for name in ("update_weights_from_disk", "update_weights_from_distributed",
                                                 "update_weights_from_tensor")}
 
@@ -47,6 +49,17 @@ class SchedulerPatch(Patch):
         "Scheduler releases/resumes by tag: ledger, wait/abort/reject for running requests, gated admission, "
         "resume pre-check, weights backup, status, no weight update into released weights"
     )
+
+    @property
+    def shapes(self):
+        """The handlers take SGLang's request as ``recv_req`` (the wrappers pass it on); where SGLang
+        pauses by tag itself, its requests carry ``tags`` (``NativeMemoryOps`` builds them so)."""
+        handler = Shape(params=("recv_req",))
+        out = {INPUTS: Shape(params=("recv_reqs",)), self.release_target: handler, self.resume_target: handler}
+        out.update({target: handler for target in self.updates})
+        if self.native_tags:
+            out.update({_IO + cls: Shape(fields=("tags",)) for cls in NATIVE_REQUESTS})
+        return out
 
     @staticmethod
     def scheduler_of(owner):

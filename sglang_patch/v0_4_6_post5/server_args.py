@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sglang_patch._core import DATACLASS_ATTRS, Patch, mark_wrapper
+from sglang_patch._core import DATACLASS_ATTRS, Patch, Shape, mark_wrapper
 from sglang_patch.memory_occupation import flags
 
 _SERVER_ARGS = "sglang.srt.server_args.ServerArgs."
@@ -22,6 +22,7 @@ _SERVER_ARGS = "sglang.srt.server_args.ServerArgs."
 class ServerArgsPatch(Patch):
     name = "server_args"
     targets = tuple(_SERVER_ARGS + attr for attr in DATACLASS_ATTRS) + (_SERVER_ARGS + "add_cli_args",)
+    shapes = {_SERVER_ARGS + "add_cli_args": Shape(params=("parser",), static=True)}
     process = "all"
     summary = "ServerArgs gains --weights-cpu-backup, --allow-stale-weights, --resume-headroom-gb"
 

@@ -15,7 +15,7 @@ result dispatcher; ``get_memory_occupation`` is added.
 
 import importlib
 
-from sglang_patch._core import Patch, add_to_dispatcher
+from sglang_patch._core import Patch, Shape, add_to_dispatcher
 from sglang_patch.memory_occupation import manager_side
 
 _TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
@@ -40,6 +40,17 @@ class TokenizerManagerPatch(Patch):
         "TokenizerManager validates requests, returns the schedulers' replies, carries the status request, "
         "refuses generation while memory is released or weights are stale"
     )
+
+    @property
+    def shapes(self):
+        """The wrappers take ``obj`` and ``request`` and pass them on; ``__init__``'s reads ``server_args``
+        and builds a ``_Communicator``."""
+        request = Shape(params=("obj", "request"))
+        out = {target: request for target in (RELEASE, RESUME, GENERATE, *self.updates)}
+        if INIT in self.targets:
+            out[INIT] = Shape(params=("server_args",))
+            out[self.communicator_module + "._Communicator"] = Shape()
+        return out
 
     def status_channel(self):
         """The replacements that give each manager ``get_memory_occupation_communicator`` and route

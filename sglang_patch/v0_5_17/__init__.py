@@ -24,7 +24,7 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
 """
 
 from sglang_patch import v0_5_6
-from sglang_patch._core import Patch, derive_patch_set, mark_wrapper
+from sglang_patch._core import Patch, Shape, derive_patch_set, mark_wrapper
 from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
 from sglang_patch.v0_4_6_post5.scheduler import INIT as SCHEDULER_INIT
 from sglang_patch.v0_4_6_post5.scheduler import INPUTS, PREFILL, STATUS as SCHEDULER_STATUS
@@ -99,6 +99,7 @@ class SubprocessEntryPatch0517(Patch):
     name = "subprocess_entry"
     targets = (_ENGINE + "Engine.run_scheduler_process_func", _ENGINE + "run_data_parallel_controller_process",
                "sglang.srt.entrypoints.http_server.launch_server")
+    shapes = {targets[2]: Shape(params=("server_args", "run_scheduler_process_func"))}  # the target's default
     process = "launcher"
     summary = "scheduler and DP-controller process targets apply the patches in the spawned child"
     has_source_patch = False

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Union
 
-from sglang_patch._core import Patch
+from sglang_patch._core import Patch, Shape
 from sglang_patch.v0_4_6_post5.io_structs import _CLASSES, _IO
 
 _NEW_CLASSES = ("GetMemoryOccupationReqInput", "GetMemoryOccupationReqOutput")
@@ -58,6 +58,7 @@ class IOStructsPatch0517(Patch):
     name = "io_structs"
     targets = tuple(_IO + cls for cls in (*_CLASSES, *_NEW_CLASSES)) + (DECODED_TYPES, DECODER)
     adds = tuple(_IO + cls for cls in _NEW_CLASSES)
+    shapes = {_IO + "BaseReq": Shape(), _IO + "dec_hook": Shape()}  # what the new structs and the decoder are built on
     process = "all"
     summary = "tags (+ release mode, timeout) on the memory requests; outcome fields on their replies; the status request"
 
