@@ -617,17 +617,18 @@ def copy_installed(dest: Path) -> str:
     return f"installed sglang {SGLANG_VERSION} in {site} ({len(files)} files, RECORD hashes verified)"
 
 
-def extract_wheel(wheel: Path, dest: Path) -> str:
-    """Unpack the sglang package of ``wheel`` into ``dest`` after checking every file's RECORD hash."""
-    wheel = Path(wheel)
-    record_name = f"sglang-{SGLANG_VERSION}.dist-info/RECORD"
+def extract_wheel(wheel: Path, dest: Path, version: Optional[str] = None) -> str:
+    """Unpack the sglang package of ``wheel`` (sglang ``version``, default the one worked on) into
+    ``dest`` after checking every file's RECORD hash."""
+    wheel, version = Path(wheel), version or SGLANG_VERSION
+    record_name = f"sglang-{version}.dist-info/RECORD"
     if not wheel.is_file():
-        raise SeriesError(f"wheel {wheel} does not exist: pass --wheel PATH to a sglang {SGLANG_VERSION} wheel")
+        raise SeriesError(f"wheel {wheel} does not exist: pass --wheel PATH to a sglang {version} wheel")
     try:
         with zipfile.ZipFile(wheel) as zf:
             members = {i.filename: i for i in zf.infolist() if _in_package(i.filename)}
             if record_name not in zf.namelist():
-                raise SeriesError(f"{wheel} is not a sglang {SGLANG_VERSION} wheel: it has no {record_name}")
+                raise SeriesError(f"{wheel} is not a sglang {version} wheel: it has no {record_name}")
             with zf.open(record_name) as raw:
                 rows = list(csv.reader(io.TextIOWrapper(raw, encoding="utf-8")))
             expected = {row[0]: row[1] for row in rows if row and _in_package(row[0])}
@@ -640,7 +641,7 @@ def extract_wheel(wheel: Path, dest: Path) -> str:
         raise SeriesError(
             f"{wheel} does not match its own RECORD ({len(bad)} file(s) missing, unlisted or with a wrong "
             f"hash, e.g. {', '.join(bad[:3]) or 'no sglang/ files at all'}): it is damaged; delete it and "
-            f"download sglang=={SGLANG_VERSION} again"
+            f"download sglang=={version} again"
         )
     for name, data in contents.items():
         target = Path(dest) / name
@@ -652,22 +653,36 @@ def extract_wheel(wheel: Path, dest: Path) -> str:
     return f"wheel {wheel} ({len(contents)} files, RECORD hashes verified)"
 
 
-def download_wheel(cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
-    """The sglang wheel in ``cache_dir``, downloaded with pip when it is not there yet."""
-    cache_dir = Path(cache_dir)
-    cached = sorted(cache_dir.glob(f"sglang-{SGLANG_VERSION}-*.whl"))
+def _pip() -> List[str]:
+    """pip as a command: this interpreter's, else the one on PATH (a uv-made venv has none of its own)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    found = shutil.which("pip3") or shutil.which("pip")
+    if not found:
+        raise SeriesError("pip is needed to download an sglang wheel and none was found: install pip, "
+                          "or pass --wheel PATH to a local copy of the wheel")
+    return [found]
+
+
+def download_wheel(cache_dir: Path = DEFAULT_CACHE_DIR, version: Optional[str] = None) -> Path:
+    """The sglang ``version`` wheel (default the one worked on) in ``cache_dir``, downloaded with pip
+    when it is not there yet. From 0.5.11 sglang has a wheel per platform: pip takes its own
+    interpreter's, whose sglang/ sources are the same."""
+    cache_dir, version = Path(cache_dir), version or SGLANG_VERSION
+    cached = sorted(cache_dir.glob(f"sglang-{version}-*.whl"))
     if cached:
         return cached[0]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    logger.info("downloading sglang==%s into %s", SGLANG_VERSION, _show(cache_dir))
-    command = [sys.executable, "-m", "pip", "download", f"sglang=={SGLANG_VERSION}", "--no-deps",
-               "--only-binary=:all:", "-d", str(cache_dir)]
+    logger.info("downloading sglang==%s into %s", version, _show(cache_dir))
+    command = [*_pip(), "download", f"sglang=={version}", "--no-deps", "--only-binary=:all:", "-d", str(cache_dir)]
     proc = subprocess.run(command, capture_output=True, text=True)
-    cached = sorted(cache_dir.glob(f"sglang-{SGLANG_VERSION}-*.whl"))
+    cached = sorted(cache_dir.glob(f"sglang-{version}-*.whl"))
     if proc.returncode != 0 or not cached:
         raise SeriesError(
-            f"could not download the sglang {SGLANG_VERSION} wheel with pip (exit {proc.returncode}). Without "
-            f"network, pass --wheel PATH to a local copy of the wheel, or install sglang=={SGLANG_VERSION} "
+            f"could not download the sglang {version} wheel with pip (exit {proc.returncode}). Without "
+            f"network, pass --wheel PATH to a local copy of the wheel, or install sglang=={version} "
             f"unmodified in this environment. pip said:\n{(proc.stdout + proc.stderr).strip()[-2000:]}"
         )
     return cached[0]
