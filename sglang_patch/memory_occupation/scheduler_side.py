@@ -26,7 +26,8 @@ GPU copy, and a second resume in a row crashes on the missing stash. Here, per s
   weight update rewrites) to CPU; synchronize, pause the tag;
 - release ``cuda_graph``: pause the graphs' memory pool (captured under the tag, see the
   cuda_graph_region patch; with no graphs captured the tag is a state with no memory). After any
-  pause the allocator's cached blocks go back to the driver (gc, empty_cache, ipc_collect);
+  pause the allocator's cached blocks go back to the driver (gc, empty_cache, ipc_collect), and
+  torch's cuBLAS workspaces where no live graph uses one (graph_memory.py);
 - resume: first check that the device has room for what comes back (else answer
   ``insufficient_memory`` and keep the tags released: a failed mapping would kill the process),
   then graphs, weights, kv_cache in that order (a resume of kv_cache brings released graphs
@@ -54,6 +55,7 @@ from typing import Any, Callable, FrozenSet, Iterator, List, Optional, Set
 
 import torch
 
+from .graph_memory import drop_cublas_workspaces
 from .refusal import generation_refusal, refusal_abort
 from .tags import ABORT, CUDA_GRAPH, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
 from .tags import check_release_options, normalize_tags
@@ -375,10 +377,17 @@ def _tag_bytes(scheduler) -> dict:
 
 def _hand_back_cached_blocks(scheduler) -> None:
     """After a pause: what this rank's allocator still caches goes back to the driver, before the
-    reply (vLLM's sleep does the same; cached blocks are memory the trainer cannot use)."""
+    reply (vLLM's sleep does the same; cached blocks are memory the trainer cannot use). torch's
+    cuBLAS workspaces (32 MiB per handle and stream on a Hopper GPU) go too where no live CUDA
+    graph uses one of them (graph_memory.py: the package's captures keep theirs in the graph pool),
+    once the graphs are released too or there are none (a release of kv_cache alone skips the
+    scan for graphs); the next matmul on a stream allocates its workspace again."""
     if _runner(scheduler).device != "cuda":
         return
     gc.collect()
+    graphs = _graphs_captured(scheduler)
+    if not graphs or CUDA_GRAPH in MemoryLedger.of(scheduler).released:
+        drop_cublas_workspaces(graphs)
     torch.cuda.empty_cache()
     torch.cuda.ipc_collect()
 

@@ -13,6 +13,11 @@ graph pool, which nothing else allocates from, is paused.
 
 ``torch.cuda.graph`` is looked up on ``torch.cuda`` when the capture runs, so it is replaced
 there for the duration of the call (the scheduler captures on its main thread at start-up).
+
+Each capture also gets its cuBLAS workspace inside the graph pool (cleared before the capture,
+which comes after the warm-ups, and after it; ``memory_occupation/graph_memory.py``): the warm-up's
+workspace, outside the pool and outside the tag, is no longer one the graphs use, so a release can
+free the workspaces that the allocator still holds.
 """
 
 from contextlib import contextmanager
@@ -20,6 +25,7 @@ from contextlib import contextmanager
 import torch
 
 from sglang_patch._core import Patch, mark_wrapper
+from sglang_patch.memory_occupation.graph_memory import pooled_capture
 from sglang_patch.memory_occupation.tags import CUDA_GRAPH
 
 CAPTURE = "sglang.srt.model_executor.cuda_graph_runner.CudaGraphRunner.capture_one_batch_size"
@@ -27,7 +33,8 @@ CAPTURE = "sglang.srt.model_executor.cuda_graph_runner.CudaGraphRunner.capture_o
 
 @contextmanager
 def graphs_under_tag(adapter, tag: str):
-    """While open, ``torch.cuda.graph(...)`` captures with its pool under ``tag``."""
+    """While open, ``torch.cuda.graph(...)`` captures with its pool, and its cuBLAS workspace
+    (``pooled_capture``), under ``tag``."""
     stock_graph = torch.cuda.graph
 
     def tagged_graph(cuda_graph, pool=None, stream=None, capture_error_mode="global"):
@@ -38,9 +45,9 @@ def graphs_under_tag(adapter, tag: str):
         if capture is None:  # SGLang's own adapter (native tags, 0.4.8-0.4.10.post2 have no cuda_graph): the singleton's
             from torch_memory_saver import torch_memory_saver
 
-            return torch_memory_saver.cuda_graph(cuda_graph=cuda_graph, pool=pool, stream=stream,
-                                                 capture_error_mode=capture_error_mode, tag=tag)
-        return capture(cuda_graph, pool=pool, stream=stream, capture_error_mode=capture_error_mode, tag=tag)
+            capture = torch_memory_saver.cuda_graph
+        return pooled_capture(capture(cuda_graph=cuda_graph, pool=pool, stream=stream,
+                                      capture_error_mode=capture_error_mode, tag=tag), cuda_graph)
 
     torch.cuda.graph = tagged_graph
     try:

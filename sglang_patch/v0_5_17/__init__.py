@@ -15,9 +15,10 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
   default of ``http_server.launch_server(run_scheduler_process_func=...)`` (``subprocess_entry``).
 - SGLang's launch notices a scheduler that dies during start-up itself (it polls the process
   every 5 s and raises with the exit code, engine.py:1688-1718): no ``startup_watch`` here.
-- CUDA graphs are captured by per-phase backends: native's ``cuda_graph`` tag is turned on for the
-  full backend (decode graphs); the breakable one (prefill graphs) refuses the tag, so it keeps
-  native's default (found on the H200).
+- CUDA graphs are captured by per-phase backends sharing one pool: native's ``cuda_graph`` tag is
+  turned on for the full backend (decode graphs); the breakable one (prefill graphs) refuses the
+  memory saver, so its segments are captured under the tag by the patch itself
+  (``cuda_graph_region.py``; before, the prefill graphs' share of the pool stayed resident).
 - The memory routes carry SGLang's admin auth level (``ADMIN_OPTIONAL``): the replacements copy it
   (``http_routes``, shared).
 - ``SGLANG_RUST_SERVER`` (a Rust HTTP frontend) is refused at launch: nothing of it can be patched.
@@ -30,7 +31,7 @@ from sglang_patch.v0_4_6_post5.scheduler import INIT as SCHEDULER_INIT
 from sglang_patch.v0_4_6_post5.scheduler import INPUTS, PREFILL, STATUS as SCHEDULER_STATUS
 from sglang_patch.v0_4_6_post5.subprocess_entry import _RUN_DP_CONTROLLER, _RUN_SCHEDULER, ChildEntry
 from sglang_patch.v0_4_6_post5.tokenizer_manager import GENERATE, RELEASE, RESUME, STATUS
-from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
+from sglang_patch.v0_5_17.cuda_graph_region import CudaGraphTagPatch0517
 from sglang_patch.v0_5_17.io_structs import IOStructsPatch0517
 
 _UPDATER = "sglang.srt.managers.scheduler_components.weight_updater.SchedulerWeightUpdaterManager."
@@ -72,14 +73,6 @@ class TokenizerManagerPatch0517(v0_5_6.TokenizerManagerPatch056):
         from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
 
         return {SPECS: self.original(SPECS) + [("get_memory_occupation", GetMemoryOccupationReqOutput)]}
-
-
-class CudaGraphTagPatch0517(NativeCudaGraphTagPatch):
-    """The full capture backend (decode graphs) reads the variable when it is built. The breakable
-    backend (prefill graphs by default) is left with native's default: under the memory saver's
-    tag it refuses to start ("Breakable CUDA graph is not compatible with memory saver mode")."""
-
-    targets = ("sglang.srt.model_executor.runner_backend.full_cuda_graph_backend.FullCudaGraphBackend.__init__",)
 
 
 def _rust_server_on() -> bool:

@@ -7,11 +7,17 @@ Without it the graph pool stays on the device while everything else is released,
 earlier release this package supports, where the capture is tagged by default. So native's
 capture is used, with the variable defaulting to on for the capture: a value the user set,
 ``0`` included, is kept.
+
+With the memory saver on, each capture (``_capture_graph`` runs after the warm-ups) also gets its
+cuBLAS workspace inside the graph pool (``memory_occupation/graph_memory.py``), so a release can
+free the workspaces that the allocator still holds.
 """
 
 import os
+from contextlib import nullcontext
 
 from sglang_patch._core import Patch
+from sglang_patch.memory_occupation.graph_memory import pooled_capture
 
 CAPTURE = "sglang.srt.model_executor.cuda_graph_runner.CudaGraphRunner._capture_graph"
 ENV = "SGLANG_MEMORY_SAVER_CUDA_GRAPH"
@@ -31,11 +37,20 @@ class NativeCudaGraphTagPatch(Patch):
 
         def capture(runner, *args, **kwargs):
             if ENV in os.environ:  # the user's value, or a capture this one is inside of
-                return stock(runner, *args, **kwargs)
+                return self.run(stock, runner, *args, **kwargs)
             os.environ[ENV] = "1"  # read by the capture itself; the scheduler captures on one thread
             try:
-                return stock(runner, *args, **kwargs)
+                return self.run(stock, runner, *args, **kwargs)
             finally:
                 del os.environ[ENV]
 
         return capture
+
+    @staticmethod
+    def run(stock, runner, *args, **kwargs):
+        """``CudaGraphRunner._capture_graph(graph, pool, stream, run_once_fn)``: the capture itself,
+        with its cuBLAS workspace in the graph pool when the memory saver is on."""
+        graph = kwargs.get("graph", args[0] if args else None)
+        saver_on = runner.model_runner.server_args.enable_memory_saver
+        with pooled_capture(nullcontext(), graph) if saver_on else nullcontext():
+            return stock(runner, *args, **kwargs)
