@@ -26,6 +26,7 @@ default on CUDA, cuda_graph_config.py:110-119), then the decode graphs (the full
 from contextvars import ContextVar
 from typing import Optional
 
+from sglang_patch._core import Shape
 from sglang_patch.memory_occupation.graph_memory import PooledCaptureAdapter, SegmentCapture
 from sglang_patch.memory_occupation.tags import CUDA_GRAPH
 from sglang_patch.v0_5_6.cuda_graph_region import ENV, NativeCudaGraphTagPatch
@@ -50,6 +51,8 @@ def _tag_wanted(enable_memory_saver: bool) -> bool:
 class CudaGraphTagPatch0517(NativeCudaGraphTagPatch):
     targets = (FULL_INIT, BREAKABLE + "__init__", BREAKABLE + "capture_one",
                SEGMENTS + "_begin_new_segment", SEGMENTS + "_end_current_segment")
+    # The wrappers pass enable_memory_saver by name and read the capture's new segment graph.
+    shapes = {BREAKABLE + "__init__": Shape(params=("cuda_graph_runner", "enable_memory_saver"))}
     summary = ("every CUDA graph's pool (decode: SGLang's own tag, on by default; prefill's breakable "
                "segments: captured under the tag here) and cuBLAS workspace under tag 'cuda_graph'")
 
