@@ -30,6 +30,12 @@ Two things that a release of everything left on the device, by the floor's break
   rewritten at every replay) are not.
 
 One copy for every release; the wiring is in the ``cuda_graph_region`` patch of each set.
+
+**Off by default until it is measured on a GPU** (issue 20: written on a machine without one, no
+device time was left to run tests/gpu/test_graph_memory.py and the floor bench):
+``SGLANG_TAGGED_MEMORY_GRAPH_FLOOR=1`` turns both on. Off, every capture is SGLang's own (no
+workspace clearing, no scan of the collector's objects), a release drops no workspace, and
+0.5.17's prefill segments stay outside the tag as before.
 """
 
 from __future__ import annotations
@@ -42,7 +48,16 @@ from typing import Any, Iterator, List, Optional
 
 import torch
 
+from .flags import env_switch
+
 logger = logging.getLogger(__name__)
+
+ENV = "SGLANG_TAGGED_MEMORY_GRAPH_FLOOR"
+
+
+def enabled() -> bool:
+    """Whether the captures keep their workspaces in the pool and segments go under the tag (``ENV``)."""
+    return env_switch(ENV)
 
 
 class _Process:
@@ -103,7 +118,7 @@ def pooled_capture(capture, graph=None) -> Iterator[None]:
     pool: the workspaces are cleared before the capture begins (after the warm-ups) and after it
     ends. Enter it where the warm-ups are done and the capture is about to begin. Skipped (the
     capture as it is) when a graph captured otherwise lives: clearing would free its workspace."""
-    pooling = _only_our_graphs(graph)
+    pooling = enabled() and _only_our_graphs(graph)
     if pooling:
         _clear_workspaces()
     try:
@@ -158,19 +173,21 @@ class SegmentCapture:
     def __init__(self, adapter, tag: str) -> None:
         self.adapter = adapter
         self.tag = tag
+        self.tagging = enabled()
         self.pooling: Optional[bool] = None  # decided when the first segment begins (warm-ups done)
         self._open = {}  # id(capture object) -> its open region
 
     def before_segment(self) -> None:
         if self.pooling is None:
-            self.pooling = _only_our_graphs()
+            self.pooling = self.tagging and _only_our_graphs()
             if self.pooling:
                 _clear_workspaces()
 
     def segment_begun(self, capture, graph) -> None:
         if self.pooling:
             _record(graph)
-        self._open[id(capture)] = _open_tag_region(self.adapter, self.tag)
+        if self.tagging:
+            self._open[id(capture)] = _open_tag_region(self.adapter, self.tag)
 
     def segment_ending(self, capture) -> None:
         region = self._open.pop(id(capture), None)
@@ -190,7 +207,7 @@ def drop_cublas_workspaces(graphs_captured: bool) -> bool:
     own again) when no live graph can use one of them: every live CUDA graph was captured with its
     workspace in the pool (``pooled_capture``, ``SegmentCapture``), or there are none. Returns
     whether it cleared."""
-    if not _cuda():
+    if not enabled() or not _cuda():
         return False
     if graphs_captured and not _PROCESS.ours:
         return False  # none captured through this package: theirs use the map's workspaces

@@ -28,6 +28,7 @@ from typing import Optional
 
 from sglang_patch._core import Shape
 from sglang_patch.memory_occupation.graph_memory import PooledCaptureAdapter, SegmentCapture
+from sglang_patch.memory_occupation.graph_memory import enabled as graph_memory_enabled
 from sglang_patch.memory_occupation.tags import CUDA_GRAPH
 from sglang_patch.v0_5_6.cuda_graph_region import ENV, NativeCudaGraphTagPatch
 
@@ -80,7 +81,7 @@ class CudaGraphTagPatch0517(NativeCudaGraphTagPatch):
         def __init__(backend, cuda_graph_runner, *args, enable_memory_saver: bool = False, **kwargs):
             # Native refuses the memory saver here: built without it, tagged segment by segment.
             stock(backend, cuda_graph_runner, *args, enable_memory_saver=False, **kwargs)
-            if _tag_wanted(enable_memory_saver):
+            if _tag_wanted(enable_memory_saver) and graph_memory_enabled():
                 from sglang.srt.utils.torch_memory_saver_adapter import TorchMemorySaverAdapter
 
                 backend._memory_saver_adapter = TorchMemorySaverAdapter.create(enable=True)

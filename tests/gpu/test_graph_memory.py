@@ -17,6 +17,12 @@ from conftest import DEVICE
 pytestmark = pytest.mark.skipif(DEVICE != "cuda", reason="needs a CUDA GPU")
 
 
+@pytest.fixture(autouse=True)
+def graph_floor_on(monkeypatch):
+    """The change is off by default until measured on a GPU: these tests are that measurement."""
+    monkeypatch.setenv("SGLANG_TAGGED_MEMORY_GRAPH_FLOOR", "1")
+
+
 def _capture(pooled: bool):
     import torch
 
