@@ -135,8 +135,16 @@ def use_native_memory_ops(scheduler, ops: NativeMemoryOps) -> None:
 
 def _ps(scheduler):
     """What holds ``tp_size``, ``tp_rank`` and ``pp_size``: the scheduler itself up to 0.5.6, its
-    ``ParallelState`` (``scheduler.ps``) in 0.5.17."""
-    return getattr(scheduler, "ps", scheduler)
+    ``ParallelState`` (``scheduler.ps``) in 0.5.15.post1 and 0.5.17, the process's parallel context
+    (``sglang.srt.runtime_context.get_parallel()``) in 0.5.23, whose scheduler keeps only ``tp_size``."""
+    ps = getattr(scheduler, "ps", None)
+    if ps is not None:
+        return ps
+    if all(hasattr(scheduler, name) for name in ("tp_size", "tp_rank", "pp_size")):
+        return scheduler
+    from sglang.srt.runtime_context import get_parallel
+
+    return get_parallel()
 
 
 def _grammar_queue(scheduler) -> list:
