@@ -8,6 +8,10 @@ routes' ``ADMIN_OPTIONAL`` auth level). What differs:
   (``server_args.py``, ``ServerArgsRecordPatch``).
 - The scheduler keeps no parallel sizes: the shared code reads them from SGLang's runtime context
   (``scheduler_side._ps``); io_struct's msgpack decoder takes an ``ext_hook`` (``io_structs``, shared).
+- Tensor and distributed weight updates are taken only inside a weight-update session
+  (managers/scheduler_components/weight_updater.py:192, :233): the scheduler patch's update guard
+  opens one around a bare update and closes it after (``scheduler_side._in_a_session``, shared,
+  found by feature; docs/patches.md, "Weight-update sessions").
 """
 
 from sglang_patch import v0_5_17
