@@ -160,7 +160,14 @@ def test_invalid_json_is_400(server):
 def test_bad_weight_payload_is_400_and_server_keeps_serving(server, payload):
     """SGLang's scheduler dies on a payload it cannot deserialize (and the server with it)."""
     weights_current = server.client.status()["weights_current"]
-    r = post(server, "/update_weights_from_tensor", body={"serialized_named_tensors": payload})
+    # SGLang 0.5.23 takes tensors only inside a weight-update session (/begin_weight_update ...
+    # /end_weight_update; refused outside one before the payload is read); earlier releases have no such route.
+    session = post(server, "/begin_weight_update", body={}).status_code == 200
+    try:
+        r = post(server, "/update_weights_from_tensor", body={"serialized_named_tensors": payload})
+    finally:
+        if session:
+            assert post(server, "/end_weight_update", body={}).status_code == 200
     assert r.status_code == 400, r.text
     reply = r.json()
     assert reply["success"] is False
@@ -230,6 +237,7 @@ def test_release_mode_abort_ends_running_requests_with_a_reason(server):
 
 # A body each generation route accepts. The routes under test are derived from the app itself
 # (generation_routes below); a route SGLang adds without a body here fails the coverage test.
+SERVED_MODEL = "<the served model>"  # call_route puts the name /v1/models lists here
 CHAT = {"model": "default", "messages": [{"role": "user", "content": PROMPTS[0]}], "max_tokens": 4}
 BODIES = {
     ("POST", "/generate"): {"json": {"text": PROMPTS[0], "sampling_params": {"max_new_tokens": 4}}},
@@ -249,8 +257,9 @@ BODIES = {
     ("POST", "/v1/rerank"): {"json": {"query": PROMPTS[0], "documents": [PROMPTS[1], PROMPTS[2]]}},
     ("POST", "/v1/score"): {"json": {"model": "default", "query": PROMPTS[0], "items": [PROMPTS[1]], "label_token_ids": [1, 2]}},
     # 0.5.6 on: the OpenAI responses API (creating one generates; reading or cancelling one does not)
-    # and OpenAI-style classification.
-    ("POST", "/v1/responses"): {"json": {"model": "default", "input": PROMPTS[0], "max_output_tokens": 4}},
+    # and OpenAI-style classification. Responses names the served model: 0.5.23 answers 404 for a
+    # name it does not serve (and 400 for none) before the refusal could.
+    ("POST", "/v1/responses"): {"json": {"model": SERVED_MODEL, "input": PROMPTS[0], "max_output_tokens": 4}},
     ("POST", "/v1/classify"): {"json": {"model": "default", "input": PROMPTS[0]}},
     # 0.5.17 on: OpenAI transcription (an upload; the refusal comes before any audio is decoded).
     ("POST", "/v1/audio/transcriptions"): {"files": {"file": ("a.wav", b"RIFF")}, "data": {"language": "en"}},
@@ -397,7 +406,11 @@ def test_a_batch_submitted_while_released_records_the_refusal(server):
 
 
 def call_route(server, method, path):
-    return requests.request(method, server.url + path.split("#")[0], timeout=60, **BODIES[(method, path)])
+    kwargs = BODIES[(method, path)]
+    if kwargs.get("json", {}).get("model") == SERVED_MODEL:
+        served = requests.get(server.url + "/v1/models", timeout=60).json()["data"][0]["id"]
+        kwargs = dict(kwargs, json=dict(kwargs["json"], model=served))
+    return requests.request(method, server.url + path.split("#")[0], timeout=60, **kwargs)
 
 
 @pytest.mark.parametrize("tags", [["kv_cache"], ["weights"], None])

@@ -99,3 +99,34 @@ def test_smoke(server):
     call("resume", c.resume())
     assert greedy(c) == reference
     assert server.alive(), server.log_tail()
+
+
+def test_weight_update_sessions(server):
+    """SGLang 0.5.23 takes tensor updates only inside a weight-update session (/begin_weight_update
+    ... /end_weight_update). A bare one (test_smoke's, as slime and verl send it) runs in a session
+    the package opens and closes for it; updates inside a session the caller opened (a framework
+    written for 0.5.23: one session around all its buckets) run in that one, with no second one
+    (docs/patches.md, "Weight-update sessions"). Releases without sessions skip this."""
+    c = server.client
+    reference = greedy(c)
+    begin = requests.post(server.url + "/begin_weight_update", json={}, timeout=60)
+    if begin.status_code == 404:
+        pytest.skip("this release has no weight-update sessions")
+    assert begin.status_code == 200, begin.text
+
+    def payload():  # a fresh one per update: on the CPU the receiver consumes the shared-memory files
+        return serialized(list(load_weights(server.model_path).items()))
+
+    try:
+        for _ in range(2):  # two buckets in the caller's session
+            reply = c.update_weights_from_tensor([payload()], flush_cache=False)
+            assert "session opened" not in reply["message"], reply
+    finally:
+        end = requests.post(server.url + "/end_weight_update", json={}, timeout=60)
+    assert end.status_code == 200, end.text
+    reply = c.update_weights_from_tensor([payload()])  # bare again: in a session of the package's
+    assert "weight-update session opened and closed for it" in reply["message"], reply
+    left_open = requests.post(server.url + "/end_weight_update", json={}, timeout=60)
+    assert left_open.status_code == 400, left_open.text  # the package's session is closed
+    assert greedy(c) == reference
+    assert server.alive(), server.log_tail()

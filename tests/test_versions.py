@@ -36,8 +36,9 @@ def test_extras_pin_each_supported_release_and_its_stack():
 def test_the_scripts_pick_the_venv_of_each_release():
     import subprocess
 
+    clean = {k: v for k, v in os.environ.items() if k != "SGLANG_VENV"}  # a lane's venv would win over the default
     for release in versions.RELEASES:
-        env = dict(os.environ, SGLANG_VERSION=release.version)
+        env = dict(clean, SGLANG_VERSION=release.version)
         out = subprocess.run(["bash", "scripts/sglang-version.sh", "--venv"], cwd=REPO, env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
         assert out == (".venv" if release is versions.RELEASES[0] else f".venv-{release.version}")

@@ -5,7 +5,13 @@ SGLang 0.4.x's ``update_weights_from_tensor`` moves every received tensor to
 ``torch.cuda.current_device()`` (model_executor/model_runner.py ``_unwrap_tensor``), which has no
 CPU: on a host without CUDA the update raises. 0.5 asks the model's device instead. Here, once that
 module is imported in a process where CUDA is not available, its two-argument ``_unwrap_tensor``
-moves tensors to the CPU instead, and does the rest as stock does. Nothing else changes.
+moves tensors to the CPU instead, and does the rest as stock does.
+
+torch 2.14 (SGLang 0.5.23's pin; PyPI has only CUDA builds of it for Linux): a CUDA build's
+``torch.get_device_module()`` names ``torch.cuda`` even where no GPU is available (its accelerator
+is the build's), so SGLang's own ``torch.get_device_module().synchronize()`` (0.5.23's release,
+managers/scheduler_components/weight_updater.py:379) raises "Found no NVIDIA driver". Here, where
+CUDA is not available, no device means the CPU, as torch 2.11 answers. Nothing else changes.
 """
 
 import importlib.abc
@@ -39,17 +45,36 @@ def _patch(module) -> None:
     module._unwrap_tensor = cpu_unwrap_tensor(module, stock)
 
 
+def _patch_torch(torch) -> None:
+    stock = torch.get_device_module
+    if getattr(stock, "cpu_compat", False) or torch.cuda.is_available():
+        return
+
+    def get_device_module(device=None):
+        if device is None:
+            return torch.cpu
+        return stock(device)
+
+    get_device_module.__wrapped__ = stock
+    get_device_module.cpu_compat = True
+    torch.get_device_module = get_device_module
+
+
+# The module -> what to do once it has been imported.
+_AFTER_IMPORT = {MODEL_RUNNER: _patch, "torch": _patch_torch}
+
+
 class _AfterModelRunnerImport(importlib.abc.MetaPathFinder):
     # Every copy of this finder says so: this file also runs as a copy under another module name
     # (server_ext.cpu_compat.enable), and one copy must never ask another (endless recursion).
     cpu_compat_finder = True
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != MODEL_RUNNER:
+        if fullname not in _AFTER_IMPORT:
             return None
         for finder in sys.meta_path:
             if getattr(finder, "cpu_compat_finder", False) or not hasattr(finder, "find_spec"):
-                continue
+                continue  # itself, or another copy (each would ask the other, forever)
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 break
@@ -59,16 +84,19 @@ class _AfterModelRunnerImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             stock_exec(module)
-            _patch(module)
+            _AFTER_IMPORT[fullname](module)
 
         spec.loader.exec_module = exec_module
         return spec
 
 
 def install() -> None:
-    if MODEL_RUNNER in sys.modules:
-        _patch(sys.modules[MODEL_RUNNER])
-    elif not any(getattr(f, "cpu_compat_finder", False) for f in sys.meta_path):
+    for name, patch in _AFTER_IMPORT.items():
+        if name in sys.modules:
+            patch(sys.modules[name])
+    if not all(name in sys.modules for name in _AFTER_IMPORT) and not any(
+        getattr(f, "cpu_compat_finder", False) for f in sys.meta_path
+    ):
         sys.meta_path.insert(0, _AfterModelRunnerImport())
 
 

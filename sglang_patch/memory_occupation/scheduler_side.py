@@ -40,7 +40,9 @@ GPU copy, and a second resume in a row crashes on the missing stash. Here, per s
   it (slime's source patch: NCCL pause, disaggregation queues, HiCache) still runs. Only what
   native lacks is done here (the cuda_graph tag before 0.5, a CPU backup before 0.5);
 - a weight update while ``weights`` is released maps them back first (the same resume, pre-check
-  included), then updates, and says so in its reply (AReaL updates from disk while released).
+  included), then updates, and says so in its reply (AReaL updates from disk while released);
+- where SGLang takes tensor and distributed updates only inside a weight-update session (0.5.23),
+  a bare one runs in a session opened and closed for it (``_in_a_session``).
 Upstream 0.4.8 (sgl-project/sglang#7099) orders pause/resume the same way.
 """
 
@@ -137,8 +139,16 @@ def use_native_memory_ops(scheduler, ops: NativeMemoryOps) -> None:
 
 def _ps(scheduler):
     """What holds ``tp_size``, ``tp_rank`` and ``pp_size``: the scheduler itself up to 0.5.6, its
-    ``ParallelState`` (``scheduler.ps``) in 0.5.17."""
-    return getattr(scheduler, "ps", scheduler)
+    ``ParallelState`` (``scheduler.ps``) in 0.5.15.post1 and 0.5.17, the process's parallel context
+    (``sglang.srt.runtime_context.get_parallel()``) in 0.5.23, whose scheduler keeps only ``tp_size``."""
+    ps = getattr(scheduler, "ps", None)
+    if ps is not None:
+        return ps
+    if all(hasattr(scheduler, name) for name in ("tp_size", "tp_rank", "pp_size")):
+        return scheduler
+    from sglang.srt.runtime_context import get_parallel
+
+    return get_parallel()
 
 
 def _grammar_queue(scheduler) -> list:
@@ -776,7 +786,7 @@ def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], A
             return _refused_update(method_name, f"the weights are released and resuming them first failed: {reply.message}")
         resumed = "resumed ['weights'] first (they were released); "
     try:
-        result = run(recv_req)
+        result, session = _in_a_session(scheduler, method_name, recv_req, run)
     except Exception as e:  # SGLang lets it take the scheduler, and the server, down
         logger.exception("%s failed", method_name)
         return _refused_update(
@@ -786,9 +796,49 @@ def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], A
         )
     if result.success:
         ledger.weights_current = True
-    if resumed:
-        result.message = resumed + (result.message or "")
+    if resumed or session:
+        result.message = resumed + session + (result.message or "")
     return result
+
+
+# The updates SGLang 0.5.23 takes only inside a weight-update session (/begin_weight_update ...
+# /end_weight_update): bare, they are refused (managers/scheduler_components/weight_updater.py:192,
+# :233). Releases before 0.5.23 have no sessions.
+SESSION_UPDATES = ("update_weights_from_distributed", "update_weights_from_tensor")
+
+
+def _session_holder(scheduler):
+    """What opens and closes SGLang's weight-update session (``begin_weight_update``,
+    ``end_weight_update``, the open ``_session``): 0.5.23's scheduler weight updater
+    (weight_updater.py:99, :309, :323); None where the release has no sessions (0.5.17 and before)."""
+    updater = getattr(scheduler, "weight_updater", None)
+    if all(hasattr(updater, name) for name in ("begin_weight_update", "end_weight_update", "_session")):
+        return updater
+    return None
+
+
+def _in_a_session(scheduler, method_name: str, recv_req, run: Callable[[Any], Any]):
+    """(``run(recv_req)``'s reply, what to say about a session). A bare update (no session open) of
+    a release that takes it only inside one runs in a session opened for it and closed after it,
+    as SGLang's own sequence begin/update/end would, so frameworks written before sessions
+    (slime, verl: one bare call per bucket) keep working; an update inside a session the caller
+    opened runs as it is (docs/patches.md, "Weight-update sessions")."""
+    holder = _session_holder(scheduler)
+    if method_name not in SESSION_UPDATES or holder is None or holder._session is not None:
+        return run(recv_req), ""
+    from sglang.srt.managers import io_struct
+
+    opened = holder.begin_weight_update(io_struct.BeginWeightUpdateReqInput(selector=getattr(recv_req, "selector", "all")))
+    if not opened.success:
+        return _refused_update(method_name, f"opening a weight-update session for it failed: {opened.message}"), ""
+    try:
+        result = run(recv_req)
+    finally:
+        closed = holder.end_weight_update(io_struct.EndWeightUpdateReqInput())
+    if not closed.success and result.success:
+        result = _refused_update(method_name, f"the weights were updated, but closing the weight-update session "
+                                              f"opened for it failed: {closed.message}")
+    return result, "in a weight-update session opened and closed for it (none was open); "
 
 
 # What a weight update that raised most likely got wrong, for its error message.

@@ -11,8 +11,8 @@ On the wire: pickle by default (``SGLANG_USE_PICKLE_IPC``), which finds the clas
 and name, so the subclasses say they live in ``io_struct`` under the stock names; msgpack
 (``SGLANG_USE_PICKLE_IPC=0``) decodes a union of every struct keyed by a tag, so each subclass
 has a tag of its own (a subclass with its base's tag would decode as the base, silently
-dropping ``mode`` and ``timeout``), and the decoder is rebuilt with them as
-``io_struct.hook_custom_types`` does (:2332); revert puts the old decoder back.
+dropping ``mode`` and ``timeout``), and the decoder is rebuilt with them (and the hooks io_struct
+has) as ``io_struct.hook_custom_types`` does (:2332); revert puts the old decoder back.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ class IOStructsPatch0517(Patch):
                                                               ranks, self.name)
         types = tuple(dict.fromkeys(self.original(DECODED_TYPES) + tuple(out.values())))
         out[DECODED_TYPES] = types
-        out[DECODER] = msgspec.msgpack.Decoder(Union[types], dec_hook=io_struct.dec_hook)
+        # 0.5.23's decoder also takes io_struct.ext_hook (managers/io_struct.py:2689); 0.5.15.post1's and 0.5.17's have none.
+        hooks = {name: getattr(io_struct, name) for name in ("dec_hook", "ext_hook") if hasattr(io_struct, name)}
+        out[DECODER] = msgspec.msgpack.Decoder(Union[types], **hooks)
         return out
 
