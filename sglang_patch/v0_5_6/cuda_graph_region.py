@@ -11,15 +11,19 @@ capture is used, with the variable defaulting to on for the capture: a value the
 
 import os
 
-from sglang_patch._core import Patch
+from sglang_patch._core import Patch, Shape
 
 CAPTURE = "sglang.srt.model_executor.cuda_graph_runner.CudaGraphRunner._capture_graph"
 ENV = "SGLANG_MEMORY_SAVER_CUDA_GRAPH"
+# The tag's name in SGLang's constants: the native capture under it came with 0.5.4.post2 (0.5.4.post1
+# and earlier name only weights and kv_cache, and their sets tag the capture themselves).
+NATIVE_TAG = "sglang.srt.constants.GPU_MEMORY_TYPE_CUDA_GRAPH"
 
 
 class NativeCudaGraphTagPatch(Patch):
     name = "cuda_graph_region"
     targets = (CAPTURE,)
+    shapes = {NATIVE_TAG: Shape()}
     process = "scheduler"
     summary = "SGLang's own cuda_graph tag on by default (SGLANG_MEMORY_SAVER_CUDA_GRAPH=0 turns it off)"
 
