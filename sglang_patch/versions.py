@@ -93,6 +93,24 @@ RELEASES: Tuple[Release, ...] = (
         serves=">=0.4.10,<0.5",
     ),
     Release(
+        version="0.5.5",
+        patch_set="sglang_patch.v0_5_5",
+        native_tags=True,
+        stack=("torch==2.8.0", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
+        cpu_sglang_no_deps=True,
+        serves=">=0.5.4.post2,<0.5.5.post1",
+        source_series=False,  # not ported yet
+    ),
+    Release(
+        version="0.5.5.post1",
+        patch_set="sglang_patch.v0_5_5_post1",
+        native_tags=True,
+        stack=("torch==2.8.0", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
+        cpu_sglang_no_deps=True,
+        serves=">=0.5.5.post1,<0.5.6",
+        source_series=False,  # not ported yet
+    ),
+    Release(
         version="0.5.6",
         patch_set="sglang_patch.v0_5_6",
         native_tags=True,
