@@ -137,6 +137,15 @@ RELEASES: Tuple[Release, ...] = (
         source_series=False,  # not ported yet
     ),
     Release(
+        version="0.5.12.post1",
+        patch_set="sglang_patch.v0_5_12_post1",
+        native_tags=True,
+        stack=("torch==2.11.0", "transformers==5.6.0", "torch_memory_saver>=0.0.9.post1"),
+        cpu_sglang_no_deps=True,
+        serves=">=0.5.11,<0.5.13",
+        source_series=False,  # not ported yet
+    ),
+    Release(
         version="0.5.15.post1",
         patch_set="sglang_patch.v0_5_15_post1",
         native_tags=True,
