@@ -93,6 +93,14 @@ RELEASES: Tuple[Release, ...] = (
         serves=">=0.4.10,<0.5",
     ),
     Release(
+        version="0.5.2",
+        patch_set="sglang_patch.v0_5_2",
+        native_tags=True,
+        stack=("torch==2.8.0", "transformers==4.56.1", "torch_memory_saver>=0.0.8"),
+        serves=">=0.5.2,<0.5.4",
+        source_series=False,  # not ported yet
+    ),
+    Release(
         version="0.5.5",
         patch_set="sglang_patch.v0_5_5",
         native_tags=True,
