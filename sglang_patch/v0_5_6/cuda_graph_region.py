@@ -16,7 +16,7 @@ from sglang_patch._core import Patch, Shape
 CAPTURE = "sglang.srt.model_executor.cuda_graph_runner.CudaGraphRunner._capture_graph"
 ENV = "SGLANG_MEMORY_SAVER_CUDA_GRAPH"
 # The tag's name in SGLang's constants: the native capture under it came with 0.5.4.post2 (0.5.4.post1
-# and earlier name only weights and kv_cache, and their sets tag the capture themselves).
+# and earlier name only weights and kv_cache; 0.5.2's set tags the capture itself).
 NATIVE_TAG = "sglang.srt.constants.GPU_MEMORY_TYPE_CUDA_GRAPH"
 
 
