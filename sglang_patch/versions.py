@@ -93,6 +93,32 @@ RELEASES: Tuple[Release, ...] = (
         serves=">=0.4.10,<0.5",
     ),
     Release(
+        version="0.5.2",
+        patch_set="sglang_patch.v0_5_2",
+        native_tags=True,
+        stack=("torch==2.8.0", "transformers==4.56.1", "torch_memory_saver>=0.0.8"),
+        serves=">=0.5.2,<0.5.4",
+        source_series=False,  # not ported yet
+    ),
+    Release(
+        version="0.5.5",
+        patch_set="sglang_patch.v0_5_5",
+        native_tags=True,
+        stack=("torch==2.8.0", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
+        cpu_sglang_no_deps=True,
+        serves=">=0.5.4.post2,<0.5.5.post1",
+        source_series=False,  # not ported yet
+    ),
+    Release(
+        version="0.5.5.post1",
+        patch_set="sglang_patch.v0_5_5_post1",
+        native_tags=True,
+        stack=("torch==2.8.0", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
+        cpu_sglang_no_deps=True,
+        serves=">=0.5.5.post1,<0.5.6",
+        source_series=False,  # not ported yet
+    ),
+    Release(
         version="0.5.6",
         patch_set="sglang_patch.v0_5_6",
         native_tags=True,
@@ -116,6 +142,15 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.9.1", "transformers==5.3.0", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.10,<0.5.11",
+        source_series=False,  # not ported yet
+    ),
+    Release(
+        version="0.5.12.post1",
+        patch_set="sglang_patch.v0_5_12_post1",
+        native_tags=True,
+        stack=("torch==2.11.0", "transformers==5.6.0", "torch_memory_saver>=0.0.9.post1"),
+        cpu_sglang_no_deps=True,
+        serves=">=0.5.11,<0.5.13",
         source_series=False,  # not ported yet
     ),
     Release(

@@ -11,7 +11,8 @@ output follows each push: weights B, then A (the reference outputs again), then 
 
 Each runs on the releases its framework pins (CI runs every supported release, and the
 framework's pin is where its users are): verl v0.5 on 0.4.6.post5; verl main on 0.5.6; slime
-main's sequence on 0.5.15.post1 (slime main's pin) and 0.5.9 (slime v0.2.3-v0.2.4's); AReaL on
+main's sequence on 0.5.15.post1 (slime main's pin), 0.5.12.post1 (slime v0.3.0's) and 0.5.9 (slime
+v0.2.3-v0.2.4's; not on v0.2.0's 0.5.5.post1, which has no ``/model_info`` route); AReaL on
 0.5.10.post1. The stock launcher with only the switch, and another patch inside SGLang's own
 release/resume, are in every release's smoke test (tests/test_smoke.py).
 """
@@ -87,10 +88,10 @@ def assert_follows_pushes(reference, outputs_by_step):
     assert third == first, "the same weights must give the same outputs"
 
 
-# -- slime main: spawned launch_server, flattened buckets, weight versions (0.5.9, 0.5.15.post1) ------------
+# -- slime main: spawned launch_server, flattened buckets, weight versions (0.5.9, 0.5.12.post1, 0.5.15.post1)
 
 
-@only_on("0.5.9", "0.5.15.post1")  # slime main pins 0.5.15.post1, slime v0.2.3-4 0.5.9
+@only_on("0.5.9", "0.5.12.post1", "0.5.15.post1")  # slime main pins 0.5.15.post1, v0.3.0 0.5.12.post1, v0.2.3-4 0.5.9
 def test_slime_main_sequence(tmp_path_factory, checkpoints):
     """slime/ray/rollout.py + train.py (THUDM/slime@624b824a): after launch everything is released
     (placement_group.py:250; offload = GET /flush_cache + POST /release_memory_occupation {},

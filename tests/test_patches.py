@@ -179,7 +179,8 @@ def test_a_release_inside_a_range_gets_its_set_with_a_warning():
     found = sglang_patch._core.installed_sglang_version()
     release = versions.release_for(found)
     assert release.covers(found) and not release.covers("0.3.0")
-    untested = next((v for v in ("0.4.6.post4", "0.4.7", "0.4.8.post1", "0.4.9.post1", "0.4.10", "0.5.6.post2", "0.5.8", "0.5.10", "0.5.16", "0.5.17.post1")
+    untested = next((v for v in ("0.4.6.post4", "0.4.7", "0.4.8.post1", "0.4.9.post1", "0.4.10", "0.5.3", "0.5.4.post2",
+                                      "0.5.5.post3", "0.5.6.post2", "0.5.8", "0.5.10", "0.5.12", "0.5.16", "0.5.17.post1")
                      if release.covers(v) and v != found), None)
     if untested is None:
         pytest.skip(f"no untested release named here inside {release.spec}")

@@ -15,7 +15,8 @@ driver that refuses to run anything; it is put on the path only for releases tha
 
 ``sitecustomize.py`` here runs at the start of every process with this folder on its path: on a host
 without CUDA, SGLang 0.4.x's ``update_weights_from_tensor`` moves tensors to the CPU instead of
-``torch.cuda.current_device()`` (see that file).
+``torch.cuda.current_device()``, and ``torch.cuda.synchronize()`` (which 0.5.5.x's own release
+calls) returns at once (see that file).
 
 All are put on the path only for ``--device cpu`` (see ``enable``); GPU runs never see them.
 """

@@ -16,16 +16,20 @@ free the workspaces that the allocator still holds.
 import os
 from contextlib import nullcontext
 
-from sglang_patch._core import Patch
+from sglang_patch._core import Patch, Shape
 from sglang_patch.memory_occupation.graph_memory import pooled_capture
 
 CAPTURE = "sglang.srt.model_executor.cuda_graph_runner.CudaGraphRunner._capture_graph"
 ENV = "SGLANG_MEMORY_SAVER_CUDA_GRAPH"
+# The tag's name in SGLang's constants: the native capture under it came with 0.5.4.post2 (0.5.4.post1
+# and earlier name only weights and kv_cache; 0.5.2's set tags the capture itself).
+NATIVE_TAG = "sglang.srt.constants.GPU_MEMORY_TYPE_CUDA_GRAPH"
 
 
 class NativeCudaGraphTagPatch(Patch):
     name = "cuda_graph_region"
     targets = (CAPTURE,)
+    shapes = {NATIVE_TAG: Shape()}
     process = "scheduler"
     summary = "SGLang's own cuda_graph tag on by default (SGLANG_MEMORY_SAVER_CUDA_GRAPH=0 turns it off)"
 
