@@ -53,6 +53,7 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Callable, FrozenSet, Iterator, List, Optional, Set
 
 import torch
@@ -834,7 +835,11 @@ def _in_a_session(scheduler, method_name: str, recv_req, run: Callable[[Any], An
     try:
         result = run(recv_req)
     finally:
-        closed = holder.end_weight_update(io_struct.EndWeightUpdateReqInput())
+        try:
+            closed = holder.end_weight_update(io_struct.EndWeightUpdateReqInput())
+        except Exception as e:  # noqa: BLE001 - said in the reply; SGLang would keep the session open
+            holder._session = None  # else every later bare update would count as inside a caller's session
+            closed = SimpleNamespace(success=False, message=f"{type(e).__name__}: {e}")
     if not closed.success and result.success:
         result = _refused_update(method_name, f"the weights were updated, but closing the weight-update session "
                                               f"opened for it failed: {closed.message}")

@@ -79,9 +79,11 @@ class CudaGraphTagPatch0517(NativeCudaGraphTagPatch):
         stock = self.original(BREAKABLE + "__init__")
 
         def __init__(backend, cuda_graph_runner, *args, enable_memory_saver: bool = False, **kwargs):
+            if not graph_memory_enabled():  # off until measured on a GPU: native's own, as it was
+                return stock(backend, cuda_graph_runner, *args, enable_memory_saver=enable_memory_saver, **kwargs)
             # Native refuses the memory saver here: built without it, tagged segment by segment.
             stock(backend, cuda_graph_runner, *args, enable_memory_saver=False, **kwargs)
-            if _tag_wanted(enable_memory_saver) and graph_memory_enabled():
+            if _tag_wanted(enable_memory_saver):
                 from sglang.srt.utils.torch_memory_saver_adapter import TorchMemorySaverAdapter
 
                 backend._memory_saver_adapter = TorchMemorySaverAdapter.create(enable=True)
