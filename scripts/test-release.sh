@@ -2,7 +2,7 @@
 # What CI runs for one supported release ($SGLANG_VERSION) other than the primary one.
 #
 #   SGLANG_VERSION=0.5.6 bash scripts/test-release.sh           # full: both forms
-#   SGLANG_VERSION=0.4.8 bash scripts/test-release.sh --smoke   # smoke: runtime form + series check
+#   SGLANG_VERSION=0.4.8 bash scripts/test-release.sh --smoke   # smoke: runtime form, one server
 #
 # Full (CI: the primary release's neighbours that matter most, verl's pin and the newest): the smoke
 # (below); the end-to-end behaviour every supported release must show — tagged release/resume,

@@ -88,7 +88,6 @@ def serialized(named_tensors, flattened=False) -> str:
 
 
 
-
 # -- servers started the way a framework starts them -----------------------------------------------
 
 FRAMEWORKS_DIR = os.path.join(REPO, "tests", "frameworks")
