@@ -6,7 +6,7 @@
 # (pyproject.toml; `sglang`/`cpu` are the primary release's). Prints the venv's path last.
 # Re-running is cheap: nothing is installed again unless pyproject.toml changed.
 # Installs go through uv (a cold install of a release's stack ~25-30 s where pip took minutes;
-# switching a venv to another release of the same torch a few seconds; one cache, ~/.cache/uv,
+# a venv switched to another release is rebuilt from the cache in seconds; one cache, ~/.cache/uv,
 # serves every release); where uv cannot be had, pip does the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,13 @@ if [ ! -f "$STAMP" ]; then
     exec 9>build/.setup.lock
     command -v flock >/dev/null 2>&1 && flock 9
     command -v uv >/dev/null 2>&1 || "$PY" -m pip install -q uv >&2 || true
+    # A venv switched from another release starts empty: installing over the other stack leaves
+    # its extra packages behind (CI, 0.5.23 -> 0.5.2: 0.5.23's `kernels` broke 0.5.2's
+    # transformers through the older huggingface_hub). With uv's cache a fresh venv costs seconds.
+    if ls "$VENV"/.installed-* >/dev/null 2>&1 && ! ls "$VENV/.installed-$EXTRA-"* >/dev/null 2>&1; then
+        echo "$VENV held another release's stack: starting it afresh" >&2
+        rm -rf "$VENV"
+    fi
     if command -v uv >/dev/null 2>&1; then
         [ -x "$VENV/bin/python" ] || uv venv -q --seed --python "$PY" "$VENV" >&2  # --seed: pip too (the series tool's downloads)
         install() { uv pip install -q --python "$VENV/bin/python" "$@" >&2; }
