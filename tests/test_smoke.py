@@ -27,6 +27,7 @@ import requests
 import sglang_patch
 from conftest import greedy
 from helpers import Streams, framework_server, load_weights, serialized, third_party_patched_sglang
+from server_ext.envs import prepend_pythonpath
 
 NATIVE_TAGS = set(sglang_patch.get("scheduler").native_tags or ())
 
@@ -38,7 +39,7 @@ def server(tmp_path_factory, tiny_model):
     srv = framework_server(tmp_path_factory, "smoke-server", "sglang.launch_server", tiny_model,
                            extra=["--max-total-tokens", "20000"], THIRD_PARTY_NOTES=notes)
     if NATIVE_TAGS:
-        srv.env["PYTHONPATH"] = third_party_patched_sglang(os.path.join(tmp, "tree")) + os.pathsep + srv.env["PYTHONPATH"]
+        prepend_pythonpath(srv.env, third_party_patched_sglang(os.path.join(tmp, "tree")))
     srv.model_path = tiny_model
     srv.notes = notes
     # 600 s: in CI this start shares the two cores with the primary's tests (0.5.23: >300 s at load ~11).
