@@ -12,6 +12,14 @@ torch 2.14 (SGLang 0.5.23's pin; PyPI has only CUDA builds of it for Linux): a C
 is the build's), so SGLang's own ``torch.get_device_module().synchronize()`` (0.5.23's release,
 managers/scheduler_components/weight_updater.py:379) raises "Found no NVIDIA driver". Here, where
 CUDA is not available, no device means the CPU, as torch 2.11 answers. Nothing else changes.
+
+SGLang 0.4.6.post5 has no ``--sleep-on-idle`` (0.4.7 added it: scheduler.py ``IdleSleeper``, a
+``zmq.Poller`` over the scheduler's two input sockets, polled for at most 1 s after the idle
+branch's ``check_memory()``). Without it an idle scheduler polls its sockets in a busy loop and
+takes a whole core (measured: 8 CPU-seconds in 10 idle seconds), half of a 2-core machine for every
+server that is up. Here, where CUDA is not available and the release has no sleeper of its own, the
+idle branch's ``check_memory()`` is followed by that same poll: any message wakes the scheduler at
+once, as with the flag on the later releases (``sglang_patch_dev.device_flags`` passes it there).
 """
 
 import importlib.abc
@@ -73,8 +81,36 @@ def _patch_torch(torch) -> None:
     torch.get_device_module = get_device_module
 
 
+def _patch_scheduler(module) -> None:
+    import torch
+
+    scheduler = getattr(module, "Scheduler", None)
+    stock = getattr(scheduler, "check_memory", None)
+    if stock is None or hasattr(scheduler, "maybe_sleep_on_idle") or getattr(stock, "cpu_compat", False):
+        return  # the release has --sleep-on-idle (or another layout), or this ran already
+    if torch.cuda.is_available():
+        return  # a GPU
+
+    def check_memory(self):
+        stock(self)
+        sleeper = getattr(self, "_cpu_compat_idle_poller", None)
+        if sleeper is None:
+            import zmq
+
+            sleeper = self._cpu_compat_idle_poller = zmq.Poller()
+            for sock in (getattr(self, "recv_from_tokenizer", None), getattr(self, "recv_from_rpc", None)):
+                if sock is not None:  # None on the ranks that take their input from rank 0
+                    sleeper.register(sock, zmq.POLLIN)
+        if sleeper.sockets:
+            sleeper.poll(1000)  # ms, as 0.4.7's IdleSleeper.maybe_sleep
+
+    check_memory.__wrapped__ = stock
+    check_memory.cpu_compat = True
+    scheduler.check_memory = check_memory
+
+
 # The module -> what to do once it has been imported.
-_AFTER_IMPORT = {MODEL_RUNNER: _patch, "torch": _patch_torch}
+_AFTER_IMPORT = {MODEL_RUNNER: _patch, "torch": _patch_torch, "sglang.srt.managers.scheduler": _patch_scheduler}
 
 
 class _AfterModelRunnerImport(importlib.abc.MetaPathFinder):
