@@ -1,93 +1,30 @@
 """The patched routes under server options: --api-key without --enable-memory-saver, and
---resume-headroom-gb; and ServerProcess starting again when a port was taken.
+--resume-headroom-gb.
 
-Two servers in all (each start costs ~20 s on the CPU): the keyed one runs without the memory
-saver and meets a taken torch.distributed port first, the no-room one a taken HTTP port (and,
-on 0.5.17, carries SGLang's IPC as msgpack).
+Two servers in all, started side by side: the keyed one runs without the memory saver, the
+no-room one refuses every resume (and, on 0.5.17, carries SGLang's IPC as msgpack). The test
+harness's own restarts on a taken port are tested in test_server_process.py, without SGLang.
 """
-
-import socket
-import threading
 
 import pytest
 import requests
 
 from conftest import make_server, start_all
-from sglang_patch_dev import server_process
 
 KEY = "s3cret"
 
 
 @pytest.fixture(scope="module")
-def taken_port():
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))  # bound, not listening: the server cannot bind it, probes are refused at once
-    yield taken.getsockname()[1]
-    taken.close()
-
-
-class HeldPort:
-    """A port another process listens on, as when a client connection or a neighbour took the
-    port SGLang picked for torch.distributed. ``free_when_met(markers, log_path)`` lets go of it
-    once the log shows the server met it (so the next start gets it), or at ``stop()``."""
-
-    def __init__(self):
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen()
-        self.port = self._sock.getsockname()[1]
-        self.met = False
-        self._stop = threading.Event()
-        self._watcher = None
-
-    def free_when_met(self, markers, log_path: str) -> None:
-        def watch():
-            while not self._stop.is_set():
-                try:
-                    with open(log_path, "rb") as f:
-                        self.met = any(m in f.read() for m in markers)
-                except OSError:
-                    pass
-                if self.met:
-                    break
-                self._stop.wait(0.2)
-            self._sock.close()
-
-        self._watcher = threading.Thread(target=watch, daemon=True)
-        self._watcher.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._watcher.join()
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory, tiny_model, taken_port):
-    """The keyed server runs without the memory saver; its torch.distributed port
-    (--dist-init-addr) is held by another socket at first, so its first start dies with
-    EADDRINUSE and ServerProcess must start it again. The no-room one asks for more free memory
-    after a resume than any machine has (every resume is refused), and its first HTTP port is one
-    another process holds, so ServerProcess must start it again on a fresh one."""
-    held = HeldPort()
-    keyed = make_server(
-        tmp_path_factory, tiny_model, "keyed-no-saver-server", memory_saver=False, api_key=KEY, extra=["--dist-init-addr", f"127.0.0.1:{held.port}"]
-    )
-    keyed.held_dist_port = held
-    held.free_when_met(server_process._OWN_PORT_TAKEN, keyed.log_path)
-    real_free_port = server_process.free_port
-    server_process.free_port = lambda: taken_port  # the port the no-room server is made with
-    try:
-        no_room = make_server(tmp_path_factory, tiny_model, "no-room-server", extra=["--resume-headroom-gb", "1000000"])
-    finally:
-        server_process.free_port = real_free_port
+def servers(tmp_path_factory, tiny_model):
+    """The keyed server runs without the memory saver; the no-room one asks for more free memory
+    after a resume than any machine has (every resume is refused)."""
+    keyed = make_server(tmp_path_factory, tiny_model, "keyed-no-saver-server", memory_saver=False, api_key=KEY)
+    no_room = make_server(tmp_path_factory, tiny_model, "no-room-server", extra=["--resume-headroom-gb", "1000000"])
     # SGLang 0.5.17 can carry its IPC messages as msgpack instead of pickle: this server does, so
     # the memory messages (release, resume, status, the 507) cross it for real. Older releases
     # ignore the variable.
     no_room.env["SGLANG_USE_PICKLE_IPC"] = "0"
-    try:
-        start_all(keyed, no_room)
-    finally:
-        held.stop()
+    start_all(keyed, no_room)
     yield {"keyed": keyed, "no_room": no_room}
     keyed.stop()
     no_room.stop()
@@ -145,14 +82,3 @@ def test_resume_without_room_is_507_and_keeps_the_tag_released(no_room):
     assert no_room.alive()
     assert requests.post(no_room.url + "/generate", json={"text": "hi"}, timeout=60).status_code == 503
     assert c.release()["changed_tags"] == ["cuda_graph", "weights"]  # the server keeps taking requests
-
-
-def test_server_process_started_again_when_sglangs_own_port_was_taken(keyed_no_saver):
-    assert keyed_no_saver.held_dist_port.met  # the first attempt did meet the held port
-    assert keyed_no_saver.client.generate("The quick", max_new_tokens=2)["meta_info"]["completion_tokens"] == 2
-
-
-def test_server_process_moved_to_a_fresh_port_when_its_port_was_taken(no_room, taken_port):
-    assert no_room.port != taken_port
-    with open(no_room.log_path, "rb") as f:
-        assert server_process._BIND_FAILED in f.read()  # the first attempt did meet the taken port
