@@ -70,15 +70,22 @@ class ServerProcess:
         client_timeout: float = 120,
         echo_command: bool = False,
         module: str = "server_ext.launch",
+        stop_grace_s: float = 20.0,
     ):
         """``client_timeout``: seconds ``.client`` waits for an answer; ``echo_command``: write
         ``$ <command line>`` into the log before each start, so a log says what made it;
-        ``module``: what to run (``sglang.launch_server`` for stock SGLang, to compare)."""
+        ``module``: what to run (``sglang.launch_server`` for stock SGLang, to compare);
+        ``stop_grace_s``: seconds ``stop()`` gives the server after SIGTERM before SIGKILL. SGLang
+        drains on SIGTERM and looks at what is left every 5 s (so a clean exit takes 5 s at least),
+        and a server stopped while its own warm-up request is still in flight never drains at all
+        (0.4.6.post5: "Gracefully exiting... remaining number of requests 1" until killed): a test
+        that has what it needs from a server can give it a short grace."""
         self._launch = [python, "-m", module, *args, "--host", "127.0.0.1"]
         self._port_fixed = port is not None
         self._api_key = api_key
         self._client_timeout = client_timeout
         self._echo_command = echo_command
+        self.stop_grace_s = stop_grace_s
         self.log_path = log_path
         self.env = dict(os.environ if env is None else env)
         prepend_pythonpath(self.env, REPO_ROOT)
@@ -162,12 +169,14 @@ class ServerProcess:
         except OSError:
             return "(no log)"
 
-    def stop(self, wait: float = 20.0) -> None:
+    def stop(self, wait: Optional[float] = None) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left of it (spawned children too).
 
-        ``wait``: seconds given to the server after each signal."""
+        ``wait``: seconds given to the server after each signal (``stop_grace_s`` if not given)."""
         if self.proc is None:
             return
+        if wait is None:
+            wait = self.stop_grace_s
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self.proc.pid, sig)

@@ -39,6 +39,9 @@ def _device() -> str:
 
 DEVICE = _device()
 ON_CPU = DEVICE == "cpu"
+# Seconds a test server gets after SIGTERM before SIGKILL: a test is done with it by then, and
+# SGLang's drain takes 5 s at least (sglang_patch_dev.server_process.ServerProcess).
+STOP_GRACE_S = 2.0
 needs_standin = pytest.mark.skipif(not ON_CPU, reason="reads the CPU stand-in's call log (on GPU: tests/gpu)")
 
 PROMPTS = [
@@ -100,6 +103,7 @@ def make_server(tmp_path_factory, model_path: str, name: str, memory_saver: bool
         log_path=os.path.join(tmp, "server.log"),
         env=server_env(tmp),
         api_key=api_key,
+        stop_grace_s=STOP_GRACE_S,
     )
     server.standin_log = StandinLog(os.path.join(tmp, "tms-calls.jsonl"))
     return server

@@ -13,7 +13,7 @@ import threading
 
 import requests
 
-from conftest import ON_CPU, PROMPTS, REPO, server_env, server_flags
+from conftest import ON_CPU, PROMPTS, REPO, STOP_GRACE_S, server_env, server_flags
 from server_ext import cpu_compat
 from server_ext.envs import prepend_pythonpath
 from sglang_patch_dev.server_process import ServerProcess
@@ -110,7 +110,8 @@ def framework_server(tmp_path_factory, name: str, module: str, model: str, memor
     """A server started as ``python -m <module>`` with only the switch (not started yet)."""
     tmp = str(tmp_path_factory.mktemp(name))
     return ServerProcess(["--model-path", model, *server_flags(memory_saver), *extra],
-                         log_path=os.path.join(tmp, "server.log"), env=switch_env(tmp, **env), module=module)
+                         log_path=os.path.join(tmp, "server.log"), env=switch_env(tmp, **env), module=module,
+                         stop_grace_s=STOP_GRACE_S)
 
 
 def third_party_patched_sglang(dest: str) -> str:
