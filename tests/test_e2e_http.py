@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from conftest import PROMPTS, greedy, launch, needs_standin
+from conftest import ON_CPU, PROMPTS, greedy, launch, needs_standin
 from helpers import Streams
 from server_ext.client import SGLangError
 from sglang_patch.memory_occupation.http_api import LIVENESS_PATHS
@@ -446,6 +446,21 @@ def test_weights_cpu_backup_keeps_outputs_across_a_release(server):
     assert reply["weights_current"] is True
     assert server.client.status()["weights_current"] is True
     assert greedy(server.client) == before
+
+
+@pytest.mark.skipif(not ON_CPU, reason="the CPU test set-up's idle sleep (GPU runs use SGLang's own defaults)")
+def test_an_idle_scheduler_sleeps_instead_of_polling(server):
+    """On the CPU every test server sleeps while idle (``--sleep-on-idle`` from 0.4.7; on 0.4.6.post5
+    the CPU compat's backport of it): a scheduler polling its sockets in a busy loop takes a whole
+    core (measured: 8 CPU-seconds in 10 idle seconds) from the tests and the other servers."""
+    import psutil
+
+    schedulers = [p for p in psutil.Process(server.proc.pid).children(recursive=True) if "scheduler" in p.name()]
+    assert schedulers, [p.name() for p in psutil.Process(server.proc.pid).children(recursive=True)]
+    before = [sum(p.cpu_times()[:2]) for p in schedulers]
+    time.sleep(3)
+    used = [sum(p.cpu_times()[:2]) - b for p, b in zip(schedulers, before)]
+    assert max(used) < 1.0, f"an idle scheduler used {max(used):.2f} CPU-seconds in 3 s"
 
 
 @needs_standin
