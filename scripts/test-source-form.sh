@@ -16,4 +16,5 @@ named=0
 for arg in "$@"; do [[ $arg != -* && -e ${arg%%::*} ]] && named=1; done
 [ "$named" = 1 ] || set -- tests/test_e2e_http.py tests/test_staged_update.py tests/test_engine.py \
     tests/test_server_options.py tests/test_scheduler_edges.py tests/test_startup.py "$@"
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+# shellcheck disable=SC2046  # the workers' arguments are words (scripts/pytest-workers.sh)
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider $(bash scripts/pytest-workers.sh) "$@"
