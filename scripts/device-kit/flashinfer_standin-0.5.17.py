@@ -1,5 +1,6 @@
 """Device kit only: NOT flashinfer. A stand-in that lets SGLang 0.5.17 import on the lent H200.
 
+(0.5.15.post1 and 0.5.23 take it too: flashinfer_standin-<version>.py links to this file.)
 0.5.17 imports flashinfer at module level on CUDA (layers/quantization/fp8_utils.py,
 layers/sampler.py, ...), but the device image has no flashinfer, and the real one (78 MB
 unpacked, plus cuda-python, cutlass-dsl, cudnn-frontend and nvcc for its JIT kernels) does not

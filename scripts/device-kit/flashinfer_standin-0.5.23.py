@@ -1,0 +1,1 @@
+flashinfer_standin-0.5.17.py
