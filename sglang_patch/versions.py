@@ -107,7 +107,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.8.0", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.4.post2,<0.5.5.post1",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.5.post1",
