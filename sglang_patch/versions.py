@@ -131,7 +131,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.9.1", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.7,<0.5.10",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.10.post1",
