@@ -1037,8 +1037,10 @@ def _cmd_port(args: argparse.Namespace) -> int:
     from sglang_patch_dev import series_port
 
     try:  # run as __main__, this module's SeriesError is not the one series_port raises
-        report = series_port.port(args.base, args.target, series_port.parse_takes(args.take or ()), args.tree,
-                                  fuzz=args.fuzz, target_wheel=args.wheel, run_check=not args.no_check)
+        takes = series_port.parse_pairs(args.take or (), "--take", "NAME=RELEASE (tokenizer_manager=0.5.17)")
+        places = series_port.parse_pairs(args.place or (), "--place", "FILE=NAME (startup.py=engine)")
+        report = series_port.port(args.base, args.target, takes, args.tree, fuzz=args.fuzz,
+                                  target_wheel=args.wheel, run_check=not args.no_check, places=places)
     except series_port.S.SeriesError as e:
         raise SeriesError(str(e)) from None
     print(report.render())
@@ -1087,6 +1089,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--to", dest="target", required=True, metavar="RELEASE", help="the release to port it to")
     sub.add_argument("--take", action="append", metavar="NAME=RELEASE",
                      help="take runtime patch NAME's source patch from another release's series (repeatable)")
+    sub.add_argument("--place", action="append", metavar="FILE=NAME",
+                     help="carry shared FILE (relative to sglang_patch/memory_occupation) in runtime patch NAME's "
+                     "patch, where its carrier in the base is dropped (repeatable)")
     sub.add_argument("--tree", type=Path, metavar="DIR", help="the work tree (default: build/port/<to>)")
     sub.add_argument("--fuzz", type=int, default=2, help="the fuzz GNU patch may use while porting (default 2)")
     sub.add_argument("--wheel", type=Path, metavar="PATH", help="the target's wheel (default: pip download)")

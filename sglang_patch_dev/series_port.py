@@ -357,8 +357,12 @@ def port(
     target_names: Optional[Sequence[str]] = None,
     target_wheel: Optional[Path] = None,
     run_check: bool = True,
+    places: Optional[Dict[str, str]] = None,
 ) -> PortReport:
-    """Port ``patches/<base>/`` (and ``takes``: runtime name -> release) to ``patches/<target>/``."""
+    """Port ``patches/<base>/`` (and ``takes``: runtime name -> release) to ``patches/<target>/``.
+
+    ``places``: shared file (relative to the shared root) -> runtime patch name that is to carry it,
+    for a file whose carrier the target drops and that has no carried neighbour."""
     takes = dict(takes or {})
     patches_root = Path(patches_root)
     tree = Path(tree or S.REPO_ROOT / "build" / "port" / target).resolve()
@@ -401,7 +405,19 @@ def port(
             chosen.append((name, file_name, source_patch, release))
             for rel in _shared_sections(source_patch) if source_patch else ():
                 carriers.setdefault(rel, file_name)
+        by_runtime_name = {name: file_name for name, file_name, _, _ in chosen}
+        carried_by_dropped = {}  # shared file -> the base's patch that carried it, which the target drops
+        for name in dropped:
+            for rel in _shared_sections(S.PatchFile.read(sources[base] / base_files[name])):
+                carried_by_dropped.setdefault(rel, f"{base_files[name]} of patches/{base}/ (not in this series)")
         placed = dict(carriers)
+        for rel, name in (places or {}).items():
+            if rel not in files or name not in by_runtime_name:
+                raise S.SeriesError(f"--place {rel}={name}: {rel} is no file of {S._show(shared_root)}"
+                                    if rel not in files else
+                                    f"--place {rel}={name}: the target's series has no patch {name} "
+                                    f"(it has: {', '.join(by_runtime_name)})")
+            placed[rel] = by_runtime_name[name]
         unplaced = []
         for rel in files:
             if rel not in placed:
@@ -412,9 +428,9 @@ def port(
                     unplaced.append(rel)
         if unplaced:
             raise S.SeriesError(
-                f"shared file(s) {', '.join(unplaced)} have no carried neighbour to go with; place them once "
-                f"in the base's series (`{S.MODULE_CMD} sync --add F --to NNNN-<concern>.patch` with "
-                f"SGLANG_SERIES_VERSION={base}) and port again")
+                f"shared file(s) {', '.join(unplaced)} are carried by no patch the target keeps and have no "
+                f"carried neighbour to go with: name the patch for each with --place FILE=<runtime patch name> "
+                f"(e.g. --place {unplaced[0]}=engine)")
 
         headers: Dict[str, str] = {}
         for name, file_name, source_patch, release in chosen:
@@ -432,6 +448,12 @@ def port(
                     _port_section(tree, patch_report, section, fuzz, states[release], source_name,
                                   old.section(section.path) if old else None, work)
                 patch_report.shared_dropped = [rel for rel in _shared_sections(source_patch) if rel not in files]
+            moved = [rel for rel, home in placed.items() if home == file_name and carriers.get(rel) != file_name]
+            if moved:  # its carrier in the source is not in this series: say so in the description
+                note = "".join(f" Also adds {S.shared_target(rel)}, which "
+                               f"{carried_by_dropped.get(rel, 'no patch of the source')} carried.\n" for rel in moved)
+                at = headers[file_name].find("\nRuntime-Patch:")
+                headers[file_name] = headers[file_name][:at + 1] + note + headers[file_name][at + 1:]
             for rel, home in placed.items():
                 if home == file_name:
                     destination = tree / S.shared_target(rel)
@@ -457,11 +479,14 @@ def _write_series(tree: Path, out_dir: Path, ordered: List[str], headers: Dict[s
         if stale.name not in keep:
             stale.unlink()
     base_series = S._read_text(out_dir.parent / base / "series")
-    comments = [line for line in base_series.split("\n") if line.startswith("#") and "Ported from" not in line
-                and "by hand" not in line]
+    comments = [line for line in base_series.split("\n") if line.startswith("#") and not line.startswith(
+        ("# Ported from", "# hunks that did not port", "# Not here from"))]
     word = re.compile(r"(?<![\w.])" + re.escape(base) + r"(?![\w]|\.\d)")
     taken = "".join(f", {name} from patches/{release}/" for name, release in sorted(takes.items()))
     text = "\n".join(word.sub(target, line) for line in comments)
+    if report.dropped:
+        text += (f"\n# Not here from patches/{base}/: {', '.join(report.dropped)} (the release's set has no "
+                 f"source form of it).")
     text += (f"\n# Ported from patches/{base}/{taken} with `{S.MODULE_CMD} port --from {base} --to {target}"
              + "".join(f" --take {n}={r}" for n, r in sorted(takes.items())) + "`;\n"
              "# hunks that did not port are ported by hand (docs/source-patches.md).\n\n")
@@ -483,11 +508,12 @@ def check_in_subprocess(target: str, patches_dir: Path, wheel: Path) -> Tuple[bo
     return proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def parse_takes(values: Sequence[str]) -> Dict[str, str]:
-    takes = {}
+def parse_pairs(values: Sequence[str], option: str, example: str) -> Dict[str, str]:
+    """``KEY=VALUE`` arguments of a repeatable option, as a dict."""
+    pairs = {}
     for value in values:
-        name, sep, release = value.partition("=")
-        if not sep or not name or not release:
-            raise S.SeriesError(f"--take {value}: write NAME=RELEASE (e.g. tokenizer_manager=0.5.17)")
-        takes[name] = release
-    return takes
+        key, sep, item = value.partition("=")
+        if not sep or not key or not item:
+            raise S.SeriesError(f"{option} {value}: write it as {example}")
+        pairs[key] = item
+    return pairs
