@@ -139,7 +139,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.9.1", "transformers==5.3.0", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.10,<0.5.11",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.12.post1",
