@@ -147,7 +147,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.11.0", "transformers==5.6.0", "torch_memory_saver>=0.0.9.post1"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.11,<0.5.13",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.15.post1",
