@@ -68,6 +68,7 @@ class PatchReport:
     notes: List[HunkNote] = field(default_factory=list)
     shared_written: List[str] = field(default_factory=list)
     shared_dropped: List[str] = field(default_factory=list)
+    kept: bool = False  # the source's hunks had not changed since the last port: the previous patch was kept
 
     @property
     def failed(self) -> List[HunkNote]:
@@ -98,6 +99,8 @@ class PortReport:
                 by_how[key] = by_how.get(key, 0) + 1
         for p in self.patches:
             status = "ok" if not p.failed else f"{len(p.failed)} hunk(s) left"
+            if p.kept:
+                status += ", kept as ported before (its source's hunks are unchanged)"
             lines.append(f"  {p.name} <- {p.source}: {p.hunks} hunk(s), {p.exact} exact; {status}")
             for n in p.notes:
                 lines.append(f"      {n.path} hunk #{n.number} {n.header[:90]}: {n.how}")
@@ -312,7 +315,37 @@ def _place_new_shared(rel: str, carriers: Dict[str, str]) -> Optional[str]:
 
 # -- the port --------------------------------------------------------------------------------
 
-def _rewrite_header(header: str, source_version: str, target: str, source_file: str) -> str:
+def hand_digest(patch: S.PatchFile) -> str:
+    """What identifies a source patch's hand-written hunks (its shared copies are written afresh anyway)."""
+    import hashlib
+
+    return hashlib.sha256("".join(s.text for s in _hand_sections(patch)).encode()).hexdigest()[:12]
+
+
+_PORTED_FROM = re.compile(r"^Ported-From: sglang==(?P<release>\S+) \(patches/\S+/(?P<file>\S+?), hunks (?P<digest>[0-9a-f]+)")
+
+
+def ported_from(patch: S.PatchFile) -> Optional[Tuple[str, str, str]]:
+    """(release, patch file, digest of its hunks) a ported patch was made from, if it says."""
+    for line in patch.header.split("\n"):
+        match = _PORTED_FROM.match(line)
+        if match:
+            return match.group("release"), match.group("file"), match.group("digest")
+    return None
+
+
+def _keep_previous(tree: Path, old: S.PatchFile) -> bool:
+    """Apply a previous port's hand-written sections exactly; undo and say False when one does not apply."""
+    for section in _hand_sections(old):
+        code, output = _run_patch(tree, section.text, 0, None)
+        if code != 0 or S._NOT_EXACT.search(output):
+            S._git(tree, "reset", "--quiet", "--hard", "HEAD")
+            S._git(tree, "clean", "-fdq", "--", "sglang")
+            return False
+    return True
+
+
+def _rewrite_header(header: str, source_version: str, target: str, source_file: str, digest: str = "") -> str:
     lines = S._split_lines(header)
     out = []
     word = re.compile(r"(?<![\w.])" + re.escape(source_version) + r"(?![\w]|\.\d)")
@@ -322,8 +355,8 @@ def _rewrite_header(header: str, source_version: str, target: str, source_file: 
         elif line.startswith("Ported-From:"):
             continue
         elif line.strip() == "---":
-            out.append(f"Ported-From: sglang=={source_version} (patches/{source_version}/{source_file}, "
-                       f"{S.MODULE_CMD} port)\n")
+            out.append(f"Ported-From: sglang=={source_version} (patches/{source_version}/{source_file}, hunks "
+                       f"{digest}; {S.MODULE_CMD} port)\n")
         elif not line.startswith(("Origin:", "Upstream:")):
             line = word.sub(target, line)
         out.append(line)
@@ -442,9 +475,17 @@ def port(
                     f"Description: TODO: the source form of runtime patch {name}\nRuntime-Patch: {name}\n"
                     f"Applies-To: sglang=={target}\nUpstream: TODO\n---\n")
             else:
-                headers[file_name] = _rewrite_header(source_patch.header, release, target, source_name)
+                digest = hand_digest(source_patch)
+                headers[file_name] = _rewrite_header(source_patch.header, release, target, source_name, digest)
                 old = previous.get(name)
-                for section in _hand_sections(source_patch):
+                if old is not None and ported_from(old) == (release, source_name, digest) and _keep_previous(tree, old):
+                    # Nothing to port: the hand-ported hunks, any dropped on purpose, and the header
+                    # (hand-edited descriptions included) stay as they were.
+                    headers[file_name] = old.header
+                    patch_report.kept = True
+                    patch_report.hunks = patch_report.exact = sum(len(_hunk_headers(s.text))
+                                                                  for s in _hand_sections(source_patch))
+                for section in _hand_sections(source_patch) if not patch_report.kept else ():
                     _port_section(tree, patch_report, section, fuzz, states[release], source_name,
                                   old.section(section.path) if old else None, work)
                 patch_report.shared_dropped = [rel for rel in _shared_sections(source_patch) if rel not in files]
