@@ -155,7 +155,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.11.0", "transformers==5.12.1", "torch_memory_saver>=0.0.9.post1"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.15,<0.5.17",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.17",
