@@ -171,7 +171,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.14.1", "transformers==5.19.0", "torch_memory_saver>=0.0.9.post1"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.23,<0.5.24",
-        source_series=False,  # not ported yet: 15 of the 0.5.17 series' hunks fail on it, ServerArgs is a record
     ),
 )
 
