@@ -469,6 +469,10 @@ def _lint_header(name: str, patch: PatchFile) -> List[str]:
             f"{name}: Applies-To: {applies_to} does not cover sglang {SGLANG_VERSION} "
             f"(write sglang=={SGLANG_VERSION})"
         )
+    if fields.get("port-left"):
+        problems.append(
+            f"{name}: Port-Left: {fields['port-left']}: `{MODULE_CMD} port` could not port these hunks; port "
+            f"them by hand (docs/source-patches.md), then delete the Port-Left line")
     if not patch.sections:
         problems.append(f"{name}: has no diff --git section")
     for section in patch.sections:

@@ -352,7 +352,7 @@ def _rewrite_header(header: str, source_version: str, target: str, source_file: 
     for line in lines:
         if line.startswith("Applies-To:"):
             line = f"Applies-To: sglang=={target}\n"
-        elif line.startswith("Ported-From:"):
+        elif line.startswith(("Ported-From:", "Port-Left:")):
             continue
         elif line.strip() == "---":
             out.append(f"Ported-From: sglang=={source_version} (patches/{source_version}/{source_file}, hunks "
@@ -478,7 +478,8 @@ def port(
                 digest = hand_digest(source_patch)
                 headers[file_name] = _rewrite_header(source_patch.header, release, target, source_name, digest)
                 old = previous.get(name)
-                if old is not None and ported_from(old) == (release, source_name, digest) and _keep_previous(tree, old):
+                if (old is not None and ported_from(old) == (release, source_name, digest)
+                        and "port-left" not in old.fields() and _keep_previous(tree, old)):
                     # Nothing to port: the hand-ported hunks, any dropped on purpose, and the header
                     # (hand-edited descriptions included) stay as they were.
                     headers[file_name] = old.header
@@ -505,6 +506,12 @@ def port(
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    for patch_report in report.patches:  # what is left is named in the header until it is ported
+        if patch_report.failed:
+            left = "; ".join(f"{n.path} hunk #{n.number}" for n in patch_report.failed)
+            header = headers[patch_report.name]
+            at = header.rfind("---\n")
+            headers[patch_report.name] = header[:at] + f"Port-Left: {left}\n" + header[at:]
     _write_series(tree, out_dir, ordered, headers, base, target, takes, report)
     if run_check:
         report.check_ok, report.check_output = check_in_subprocess(target, out_dir, target_wheel or S.download_wheel(
