@@ -98,7 +98,6 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=True,
         stack=("torch==2.8.0", "transformers==4.56.1", "torch_memory_saver>=0.0.8"),
         serves=">=0.5.2,<0.5.4",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.5",
