@@ -176,6 +176,32 @@ def _run_patch(cwd: Path, text: str, fuzz: int, reject: Optional[Path], dry_run:
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def _split_hunks(section_text: str) -> Tuple[str, List[str]]:
+    """A file's section -> (its header lines, each hunk's text)."""
+    lines = S._split_lines(section_text)
+    starts = [i for i, line in enumerate(lines) if line.startswith("@@ ")]
+    if not starts:
+        return section_text, []
+    bounds = starts + [len(lines)]
+    return "".join(lines[:starts[0]]), ["".join(lines[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
+def _changed(hunk: str) -> List[str]:
+    """A hunk's removed and added lines (its context left out)."""
+    return [line for line in S._split_lines(hunk)[1:] if line.startswith(("+", "-"))]
+
+
+def _most_like(hunk: str, candidates: List[str], at_least: float = 0.6) -> Optional[int]:
+    """The candidate hunk whose changed lines are most like ``hunk``'s, if alike enough."""
+    import difflib
+
+    wanted = "".join(_changed(hunk))
+    scores = [difflib.SequenceMatcher(None, wanted, "".join(_changed(c)), autojunk=False).ratio()
+              for c in candidates]
+    best = max(range(len(scores)), key=scores.__getitem__, default=None)
+    return best if best is not None and scores[best] >= at_least else None
+
+
 def _hunk_headers(section_text: str) -> List[str]:
     return _HUNK_HEADER.findall(section_text)
 
@@ -260,7 +286,6 @@ def _port_section(tree: Path, report: PatchReport, section: S.Section, fuzz: int
     if not failed and reject.exists():
         reject.unlink()
 
-    how_failed = "FAILED"
     if failed and source is not None and before is not None:
         states = source.states(source_patch, path)
         if states is not None:
@@ -275,24 +300,32 @@ def _port_section(tree: Path, report: PatchReport, section: S.Section, fuzz: int
                 conflict.parent.mkdir(parents=True, exist_ok=True)
                 conflict.write_bytes(merged)
     if failed and previous is not None:
-        current = target.read_bytes() if target.is_file() else None
-        if before is not None:
-            target.write_bytes(before)
-        code, _ = _run_patch(tree, previous.text, 0, None, dry_run=True)
-        exact_output = _run_patch(tree, previous.text, 0, None)[1] if code == 0 else ""
-        if code == 0 and not S._NOT_EXACT.search(exact_output):
-            how_failed = "kept from previous"
-            results = {i: ("kept from previous" if how == "FAILED" else how) for i, how in results.items()}
+        # A re-run: each hunk left is taken from the previous patches/<to>/ section of this file
+        # (what was ported by hand): the hunk there whose changed lines are most like its own
+        # (at least 60 % alike), if it applies exactly.
+        source_hunks = _split_hunks(section.text)[1]
+        previous_head, previous_hunks = _split_hunks(previous.text)
+        used = set()
+        for number in list(failed):
+            match = _most_like(source_hunks[number - 1], previous_hunks)
+            if match is None:
+                continue
+            if match not in used:
+                code, output = _run_patch(tree, previous_head + previous_hunks[match], 0, None, dry_run=True)
+                if code != 0 or S._NOT_EXACT.search(output):
+                    continue
+                _run_patch(tree, previous_head + previous_hunks[match], 0, None)
+                used.add(match)
+            results[number] = "kept from previous"
+            failed.remove(number)
+        if not failed:
             reject.unlink(missing_ok=True)
-        elif current is not None:
-            target.write_bytes(current)  # back to what the source's hunks did
     for number, header in enumerate(headers, start=1):
         how = results.get(number, "")
         if how:
             report.notes.append(HunkNote(report.name, path, number, header, how))
         else:
             report.exact += 1
-    del how_failed
 
 
 # -- shared files ----------------------------------------------------------------------------
