@@ -523,7 +523,8 @@ def port(
                     _port_section(tree, patch_report, section, fuzz, states[release], source_name,
                                   old.section(section.path) if old else None, work)
                 patch_report.shared_dropped = [rel for rel in _shared_sections(source_patch) if rel not in files]
-            moved = [rel for rel, home in placed.items() if home == file_name and carriers.get(rel) != file_name]
+            moved = [rel for rel, home in placed.items() if home == file_name and carriers.get(rel) != file_name
+                     and f" Also adds {S.shared_target(rel)}," not in headers[file_name]]  # a kept header has it
             if moved:  # its carrier in the source is not in this series: say so in the description
                 note = "".join(f" Also adds {S.shared_target(rel)}, which "
                                f"{carried_by_dropped.get(rel, 'no patch of the source')} carried.\n" for rel in moved)

@@ -225,6 +225,9 @@ def test_a_dropped_patch_and_its_shared_file(tmp_path):
     assert patch.section(f"{series.SHARED_TARGET}/sub/x.py") is not None
     assert "Also adds sglang/srt/memory_occupation/sub/x.py, which 0002-beta.patch" in patch.header
     assert "# Not here from patches/1.0/: 0002-beta.patch" in (w.out / "series").read_text()
+    before = (w.out / "0001-alpha.patch").read_bytes()
+    w.port(names=("alpha",), places={"sub/x.py": "alpha"}, tree="tree2")  # a re-run keeps it as it was
+    assert (w.out / "0001-alpha.patch").read_bytes() == before
 
 
 def test_a_shared_module_split_into_a_package_goes_with_the_module(tmp_path):
