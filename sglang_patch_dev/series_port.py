@@ -12,21 +12,25 @@ makes), each patch is ported file by file:
 1. its hand-written sections are applied with GNU patch, offsets and fuzz allowed (``--fuzz``);
 2. a file with a failed hunk is merged instead, three-way (``git merge-file``: the target's file,
    the source release's file before the patch and after it), when that merge is clean;
-3. else, on a re-run, the previous ``patches/<to>/`` section of that file is used when it applies
-   exactly (it holds what was ported by hand before);
+3. else, on a re-run, each hunk still failing is taken from the previous ``patches/<to>/``: the
+   hunk of that file there whose changed lines are most like it, if it applies exactly (what was
+   ported by hand before);
 4. else the hunks that did not apply are left: the tree keeps what applied, the rejects go to
-   ``<tree>/.port/rejects/`` and the merge with conflict markers to ``<tree>/.port/merge/``.
+   ``<tree>/.port/rejects/``, the merge with conflict markers to ``<tree>/.port/merge/``, and the
+   patch's header gets a ``Port-Left:`` line naming them, which ``series check`` refuses.
 
-The copies of ``sglang_patch/memory_occupation/`` are not ported: they are written afresh from the
-package (a new file goes where its nearest neighbour is carried), so a port is never stale. Then
-every commit's diff is written into ``patches/<to>/`` (numbered in order, headers from the source
-with ``Applies-To: sglang==<to>`` and a ``Ported-From`` line), so each patch applies with no offset
-and no fuzz; the report names each patch and hunk that was not ported exactly, and the series is
-checked (``series check`` for the target, in a subprocess). Left hunks are ported by hand in the
-tree (``git commit --fixup``, ``rebase --autosquash``), then
-``SGLANG_SERIES_VERSION=<to> python -m sglang_patch_dev.series pack --tree <tree>``. Re-running
-the port (after the shared files or the base's series changed) redoes all of this and keeps the
-hand-ported files (step 3).
+A patch whose source hunks are unchanged since the last port (the digest in its ``Ported-From``
+line) and that has no ``Port-Left`` is kept as it is on a re-run: hand-ported hunks, hunks removed
+on purpose and an edited description survive. The copies of ``sglang_patch/memory_occupation/``
+are never ported: they are written afresh from the package into the patch that carries them in the
+source (a new file goes with its nearest carried neighbour; ``--place FILE=NAME`` where its carrier
+is dropped), so a port is never stale. Then every commit's diff is written into ``patches/<to>/``
+(numbered in order, headers from the source with ``Applies-To: sglang==<to>`` and ``Ported-From``),
+so each patch applies with no offset and no fuzz; the report names each patch and hunk that was not
+ported exactly, and ``series check`` runs for the target, in a subprocess. Left hunks are ported by
+hand in the tree (``git commit --fixup``, ``rebase --autosquash``), then
+``SGLANG_SERIES_VERSION=<to> python -m sglang_patch_dev.series pack --tree <tree> --patches
+patches/<to>``, and the ``Port-Left`` line is deleted.
 """
 
 from __future__ import annotations
