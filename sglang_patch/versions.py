@@ -98,7 +98,6 @@ RELEASES: Tuple[Release, ...] = (
         native_tags=True,
         stack=("torch==2.8.0", "transformers==4.56.1", "torch_memory_saver>=0.0.8"),
         serves=">=0.5.2,<0.5.4",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.5",
@@ -107,7 +106,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.8.0", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.4.post2,<0.5.5.post1",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.5.post1",
@@ -116,7 +114,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.8.0", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.5.post1,<0.5.6",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.6",
@@ -133,7 +130,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.9.1", "transformers==4.57.1", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.7,<0.5.10",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.10.post1",
@@ -142,7 +138,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.9.1", "transformers==5.3.0", "torch_memory_saver>=0.0.9"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.10,<0.5.11",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.12.post1",
@@ -151,7 +146,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.11.0", "transformers==5.6.0", "torch_memory_saver>=0.0.9.post1"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.11,<0.5.13",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.15.post1",
@@ -160,7 +154,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.11.0", "transformers==5.12.1", "torch_memory_saver>=0.0.9.post1"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.15,<0.5.17",
-        source_series=False,  # not ported yet
     ),
     Release(
         version="0.5.17",
@@ -177,7 +170,6 @@ RELEASES: Tuple[Release, ...] = (
         stack=("torch==2.14.1", "transformers==5.19.0", "torch_memory_saver>=0.0.9.post1"),
         cpu_sglang_no_deps=True,
         serves=">=0.5.23,<0.5.24",
-        source_series=False,  # not ported yet: 15 of the 0.5.17 series' hunks fail on it, ServerArgs is a record
     ),
 )
 

@@ -175,7 +175,8 @@ def main(argv=None) -> int:
     if args.write:
         for path in write(args.version, base, stack, cpu):
             print("wrote", os.path.relpath(path, REPO))
-        print("next: docs/adding-a-release.md, from step 3")
+        print("next: docs/adding-a-release.md, from step 3; its source series, once the set is right: "
+              f"python -m sglang_patch_dev.series port --from {base.version} --to {args.version}")
         return 0
     print(pyproject_block(args.version, stack, cpu))
     print(release_entry(args.version, stack, base))

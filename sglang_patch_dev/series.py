@@ -14,6 +14,7 @@ else the installed SGLang if the version table has it, else the primary release:
     python -m sglang_patch_dev.series sync                   # shared files -> their sections in patches/
     python -m sglang_patch_dev.series unpack --tree DIR      # one git commit per patch, to edit
     python -m sglang_patch_dev.series pack --tree DIR        # those commits back into patches/
+    python -m sglang_patch_dev.series port --from 0.5.17 --to 0.5.23   # a new release's series (series_port)
 
 Every subcommand takes ``--patches DIR`` (default: the repository's patches/<version>/).
 
@@ -468,8 +469,16 @@ def _lint_header(name: str, patch: PatchFile) -> List[str]:
             f"{name}: Applies-To: {applies_to} does not cover sglang {SGLANG_VERSION} "
             f"(write sglang=={SGLANG_VERSION})"
         )
+    if fields.get("port-left"):
+        problems.append(
+            f"{name}: Port-Left: {fields['port-left']}: `{MODULE_CMD} port` could not port these hunks; port "
+            f"them by hand (docs/source-patches.md), then delete the Port-Left line")
     if not patch.sections:
         problems.append(f"{name}: has no diff --git section")
+    for section in patch.sections:
+        if not section.path.startswith("sglang/"):
+            problems.append(f"{name}: changes {section.path or 'an unreadable path'}, outside the package "
+                            f"sglang/: drop that section (paths are relative to the directory holding sglang/)")
     return problems
 
 
@@ -1028,6 +1037,20 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     return _report(pack(args.tree, args.patches), f"series {_show(args.patches)}")
 
 
+def _cmd_port(args: argparse.Namespace) -> int:
+    from sglang_patch_dev import series_port
+
+    try:  # run as __main__, this module's SeriesError is not the one series_port raises
+        takes = series_port.parse_pairs(args.take or (), "--take", "NAME=RELEASE (tokenizer_manager=0.5.17)")
+        places = series_port.parse_pairs(args.place or (), "--place", "FILE=NAME (startup.py=engine)")
+        report = series_port.port(args.base, args.target, takes, args.tree, fuzz=args.fuzz,
+                                  target_wheel=args.wheel, run_check=not args.no_check, places=places)
+    except series_port.S.SeriesError as e:
+        raise SeriesError(str(e)) from None
+    print(report.render())
+    return 0 if not report.failed and report.check_ok is not False else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=MODULE_CMD, description=__doc__.split("\n\n")[0],
@@ -1062,6 +1085,22 @@ def _parser() -> argparse.ArgumentParser:
         "--tree", type=Path, required=True, metavar="DIR")
     command("pack", _cmd_pack, "write the commits of an unpacked tree back into the patch files").add_argument(
         "--tree", type=Path, required=True, metavar="DIR")
+    sub = commands.add_parser(
+        "port", help="port a release's series onto another release (sglang_patch_dev/series_port.py)",
+        description="Port patches/<from>/ onto pristine sglang <to> into patches/<to>/; report every hunk that "
+        "did not port exactly. pydoc sglang_patch_dev.series_port explains the steps.")
+    sub.add_argument("--from", dest="base", required=True, metavar="RELEASE", help="the release whose series is ported")
+    sub.add_argument("--to", dest="target", required=True, metavar="RELEASE", help="the release to port it to")
+    sub.add_argument("--take", action="append", metavar="NAME=RELEASE",
+                     help="take runtime patch NAME's source patch from another release's series (repeatable)")
+    sub.add_argument("--place", action="append", metavar="FILE=NAME",
+                     help="carry shared FILE (relative to sglang_patch/memory_occupation) in runtime patch NAME's "
+                     "patch, where its carrier in the base is dropped (repeatable)")
+    sub.add_argument("--tree", type=Path, metavar="DIR", help="the work tree (default: build/port/<to>)")
+    sub.add_argument("--fuzz", type=int, default=2, help="the fuzz GNU patch may use while porting (default 2)")
+    sub.add_argument("--wheel", type=Path, metavar="PATH", help="the target's wheel (default: pip download)")
+    sub.add_argument("--no-check", action="store_true", help="do not run `series check` on the result")
+    sub.set_defaults(func=_cmd_port)
     return parser
 
 
