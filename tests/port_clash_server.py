@@ -55,7 +55,7 @@ def main() -> None:
         print(f"ERROR:    [Errno {e.errno}] error while attempting to bind on address ('{args.host}', {args.port}): "
               f"address already in use", flush=True)
         sys.exit(1)
-    print(f"serving on {args.host}:{args.port}", flush=True)
+    print("The server is fired up and ready to roll!", flush=True)  # SGLang's words once warm
     server.serve_forever()
 
 
