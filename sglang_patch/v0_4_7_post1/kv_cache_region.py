@@ -6,7 +6,7 @@ upstream 0.4.8 tags it ``kv_cache`` (decode.py:90). The four pools of 0.4.6.post
 (docs/research/sglang-0.4.7-0.4.8.md).
 """
 
-from sglang_patch.v0_4_6_post5 import kv_cache_region
+from sglang_patch.wiring import kv_cache_region
 
 DECODE_POOL = "sglang.srt.disaggregation.decode.DecodeReqToTokenPool.__init__"
 

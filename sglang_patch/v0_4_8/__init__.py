@@ -13,9 +13,9 @@ The sets of 0.4.9.post6 and 0.4.10.post2 are built from this one.
 from sglang_patch import v0_4_6_post5
 from sglang_patch._core import derive_patch_set
 from sglang_patch.memory_occupation.tags import KV_CACHE, WEIGHTS
-from sglang_patch.v0_4_6_post5.constants import CudaGraphConstantPatch
-from sglang_patch.v0_4_6_post5.cuda_graph_region import CudaGraphRegionPatch
-from sglang_patch.v0_4_6_post5.scheduler import SchedulerPatch
+from sglang_patch.wiring.constants import CudaGraphConstantPatch
+from sglang_patch.wiring.cuda_graph_region import CudaGraphRegionPatch
+from sglang_patch.wiring.scheduler import SchedulerPatch
 
 NATIVE = {"memory_saver", "weights_region", "kv_cache_region"}
 

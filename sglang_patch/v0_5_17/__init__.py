@@ -27,10 +27,10 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
 from sglang_patch import v0_5_6
 from sglang_patch._core import Patch, Shape, derive_patch_set, mark_wrapper
 from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
-from sglang_patch.v0_4_6_post5.scheduler import INIT as SCHEDULER_INIT
-from sglang_patch.v0_4_6_post5.scheduler import INPUTS, PREFILL, STATUS as SCHEDULER_STATUS
-from sglang_patch.v0_4_6_post5.subprocess_entry import _RUN_DP_CONTROLLER, _RUN_SCHEDULER, ChildEntry
-from sglang_patch.v0_4_6_post5.tokenizer_manager import GENERATE, RELEASE, RESUME, STATUS
+from sglang_patch.wiring.scheduler import INIT as SCHEDULER_INIT
+from sglang_patch.wiring.scheduler import INPUTS, PREFILL, STATUS as SCHEDULER_STATUS
+from sglang_patch.wiring.subprocess_entry import RUN_DP_CONTROLLER, RUN_SCHEDULER, ChildEntry
+from sglang_patch.wiring.tokenizer_manager import GENERATE, RELEASE, RESUME, STATUS
 from sglang_patch.v0_5_17.cuda_graph_region import CudaGraphTagPatch0517
 from sglang_patch.v0_5_17.io_structs import IOStructsPatch0517
 
@@ -98,8 +98,8 @@ class SubprocessEntryPatch0517(Patch):
     has_source_patch = False
 
     def replacements(self):
-        scheduler_child = ChildEntry(_RUN_SCHEDULER, scopes=("scheduler", "all"))
-        controller_child = ChildEntry(_RUN_DP_CONTROLLER, scopes=("launcher", "scheduler", "all"))
+        scheduler_child = ChildEntry(RUN_SCHEDULER, scopes=("scheduler", "all"))
+        controller_child = ChildEntry(RUN_DP_CONTROLLER, scopes=("launcher", "scheduler", "all"))
         launch = self.targets[2]
         stock_launch = self.original(launch)
 

@@ -3,7 +3,7 @@
 SGLang 0.5.17's requests and replies are ``msgspec.Struct`` classes (managers/io_struct.py:79,
 memory classes :1845-1862), which cannot gain fields in place as the dataclasses of earlier
 releases do. So each of the four memory classes is replaced, under its name in ``io_struct``, by
-a subclass with the same extra fields (``_CLASSES`` of the 0.4.6.post5 patch): code that reads
+a subclass with the same extra fields (``FIELDS`` of the 0.4.6.post5 patch): code that reads
 the name at call time (the memory routes, the Engine, the scheduler's replies) builds the
 subclass, and SGLang's dispatchers, keyed by the stock class, route it by its base class.
 
@@ -21,11 +21,10 @@ import dataclasses
 from typing import Any, Dict, List, Union
 
 from sglang_patch._core import Patch, Shape
-from sglang_patch.v0_4_6_post5.io_structs import _CLASSES, _IO
+from sglang_patch.wiring.io_structs import FIELDS, IO, STATUS_CLASSES
 
-_NEW_CLASSES = ("GetMemoryOccupationReqInput", "GetMemoryOccupationReqOutput")
-DECODER = _IO + "_msgpack_decoder"
-DECODED_TYPES = _IO + "_all_types"
+DECODER = IO + "_msgpack_decoder"
+DECODED_TYPES = IO + "_all_types"
 
 
 def _struct_field(spec):
@@ -56,9 +55,9 @@ def _subclass(base: type, name: str, fields, patch_name: str) -> type:
 
 class IOStructsPatch0517(Patch):
     name = "io_structs"
-    targets = tuple(_IO + cls for cls in (*_CLASSES, *_NEW_CLASSES)) + (DECODED_TYPES, DECODER)
-    adds = tuple(_IO + cls for cls in _NEW_CLASSES)
-    shapes = {_IO + "BaseReq": Shape(), _IO + "dec_hook": Shape()}  # what the new structs and the decoder are built on
+    targets = tuple(IO + cls for cls in (*FIELDS, *STATUS_CLASSES)) + (DECODED_TYPES, DECODER)
+    adds = tuple(IO + cls for cls in STATUS_CLASSES)
+    shapes = {IO + "BaseReq": Shape(), IO + "dec_hook": Shape()}  # what the new structs and the decoder are built on
     process = "all"
     summary = "tags (+ release mode, timeout) on the memory requests; outcome fields on their replies; the status request"
 
@@ -66,13 +65,13 @@ class IOStructsPatch0517(Patch):
         import msgspec
         from sglang.srt.managers import io_struct
 
-        out = {_IO + name: _subclass(self.original(_IO + name), name, fields, self.name)
-               for name, fields in _CLASSES.items()}
-        out[_IO + "GetMemoryOccupationReqInput"] = _subclass(io_struct.BaseReq, "GetMemoryOccupationReqInput", [],
+        out = {IO + name: _subclass(self.original(IO + name), name, fields, self.name)
+               for name, fields in FIELDS.items()}
+        out[IO + "GetMemoryOccupationReqInput"] = _subclass(io_struct.BaseReq, "GetMemoryOccupationReqInput", [],
                                                              self.name)
         # One entry per TP rank of this data-parallel group (the 0.4.6.post5 patch's status_classes).
         ranks = [("ranks", List[Dict[str, Any]], dataclasses.field(default_factory=list))]
-        out[_IO + "GetMemoryOccupationReqOutput"] = _subclass(io_struct.BaseReq, "GetMemoryOccupationReqOutput",
+        out[IO + "GetMemoryOccupationReqOutput"] = _subclass(io_struct.BaseReq, "GetMemoryOccupationReqOutput",
                                                               ranks, self.name)
         types = tuple(dict.fromkeys(self.original(DECODED_TYPES) + tuple(out.values())))
         out[DECODED_TYPES] = types

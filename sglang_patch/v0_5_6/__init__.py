@@ -25,27 +25,27 @@ from sglang_patch._core import derive_patch_set, mark_wrapper
 from sglang_patch.memory_occupation import flags
 from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
 from sglang_patch.memory_occupation.tags import ALL_TAGS
-from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
-from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER
-from sglang_patch.v0_4_6_post5.server_args import _SERVER_ARGS, ServerArgsPatch
-from sglang_patch.v0_4_6_post5.tokenizer_manager import _TM, TokenizerManagerPatch
+from sglang_patch.wiring.io_structs import IOStructsPatch
+from sglang_patch.wiring.scheduler import SCHEDULER
+from sglang_patch.wiring.server_args import SERVER_ARGS, ServerArgsPatch
+from sglang_patch.wiring.tokenizer_manager import TOKENIZER_MANAGER, TokenizerManagerPatch
 from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
 
 
 class ServerArgsPatch056(ServerArgsPatch):
     """``--weights-cpu-backup`` turns on SGLang's own ``--enable-weights-cpu-backup``."""
 
-    targets = ServerArgsPatch.targets + (_SERVER_ARGS + "__post_init__",)
+    targets = ServerArgsPatch.targets + (SERVER_ARGS + "__post_init__",)
 
     def replacements(self):
         out = super().replacements()
-        stock = self.original(_SERVER_ARGS + "__post_init__")
+        stock = self.original(SERVER_ARGS + "__post_init__")
 
         def __post_init__(args):
             flags.adopt_native_options(args)
             stock(args)
 
-        out[_SERVER_ARGS + "__post_init__"] = mark_wrapper(__post_init__, stock, self.name)
+        out[SERVER_ARGS + "__post_init__"] = mark_wrapper(__post_init__, stock, self.name)
         return out
 
 
@@ -56,12 +56,12 @@ class IOStructsPatch056(IOStructsPatch):
 # Every weight update of scheduler_side.WEIGHT_UPDATES, update_weights_from_ipc included (from 0.5).
 class SchedulerPatch056(v0_4_8.NativeSchedulerPatch):
     native_tags = frozenset(ALL_TAGS)  # SGLang's own handlers pause cuda_graph too from 0.5
-    updates = {_SCHEDULER + name: name for name in WEIGHT_UPDATES}
+    updates = {SCHEDULER + name: name for name in WEIGHT_UPDATES}
     targets = tuple(dict.fromkeys(v0_4_8.NativeSchedulerPatch.targets + tuple(updates)))
 
 
 class TokenizerManagerPatch056(TokenizerManagerPatch):
-    updates = tuple(_TM + name for name in WEIGHT_UPDATES)
+    updates = tuple(TOKENIZER_MANAGER + name for name in WEIGHT_UPDATES)
     targets = tuple(dict.fromkeys(TokenizerManagerPatch.targets + updates))
     communicator_module = "sglang.srt.managers.tokenizer_communicator_mixin"
 

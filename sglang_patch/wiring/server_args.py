@@ -16,13 +16,13 @@ import dataclasses
 from sglang_patch._core import DATACLASS_ATTRS, Patch, Shape, mark_wrapper
 from sglang_patch.memory_occupation import flags
 
-_SERVER_ARGS = "sglang.srt.server_args.ServerArgs."
+SERVER_ARGS = "sglang.srt.server_args.ServerArgs."
 
 
 class ServerArgsPatch(Patch):
     name = "server_args"
-    targets = tuple(_SERVER_ARGS + attr for attr in DATACLASS_ATTRS) + (_SERVER_ARGS + "add_cli_args",)
-    shapes = {_SERVER_ARGS + "add_cli_args": Shape(params=("parser",), static=True)}
+    targets = tuple(SERVER_ARGS + attr for attr in DATACLASS_ATTRS) + (SERVER_ARGS + "add_cli_args",)
+    shapes = {SERVER_ARGS + "add_cli_args": Shape(params=("parser",), static=True)}
     process = "all"
     summary = "ServerArgs gains --weights-cpu-backup, --allow-stale-weights, --resume-headroom-gb"
 
@@ -30,13 +30,13 @@ class ServerArgsPatch(Patch):
         from sglang.srt.server_args import ServerArgs
 
         extra = [(f.name, f.type, dataclasses.field(default=f.default_value())) for f in flags.FLAGS]
-        out = self.widened(_SERVER_ARGS.rstrip("."), ServerArgs, extra)
+        out = self.widened(SERVER_ARGS.rstrip("."), ServerArgs, extra)
 
-        stock_add = self.original(_SERVER_ARGS + "add_cli_args").__func__  # a staticmethod in the class dict
+        stock_add = self.original(SERVER_ARGS + "add_cli_args").__func__  # a staticmethod in the class dict
 
         def add_cli_args(parser):
             stock_add(parser)
             flags.add_cli_args(parser)
 
-        out[_SERVER_ARGS + "add_cli_args"] = staticmethod(mark_wrapper(add_cli_args, stock_add, self.name))
+        out[SERVER_ARGS + "add_cli_args"] = staticmethod(mark_wrapper(add_cli_args, stock_add, self.name))
         return out

@@ -18,13 +18,13 @@ import importlib
 from sglang_patch._core import Patch, Shape, add_to_dispatcher
 from sglang_patch.memory_occupation import manager_side
 
-_TM = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
-INIT = _TM + "__init__"
-RELEASE = _TM + "release_memory_occupation"
-RESUME = _TM + "resume_memory_occupation"
-GENERATE = _TM + "generate_request"
-STATUS = _TM + "get_memory_occupation"
-UPDATES = tuple(_TM + name for name in ("update_weights_from_disk", "update_weights_from_distributed",
+TOKENIZER_MANAGER = "sglang.srt.managers.tokenizer_manager.TokenizerManager."
+INIT = TOKENIZER_MANAGER + "__init__"
+RELEASE = TOKENIZER_MANAGER + "release_memory_occupation"
+RESUME = TOKENIZER_MANAGER + "resume_memory_occupation"
+GENERATE = TOKENIZER_MANAGER + "generate_request"
+STATUS = TOKENIZER_MANAGER + "get_memory_occupation"
+UPDATES = tuple(TOKENIZER_MANAGER + name for name in ("update_weights_from_disk", "update_weights_from_distributed",
                                         "update_weights_from_tensor"))
 
 

@@ -19,8 +19,8 @@ from sglang_patch._core import Patch, resolve
 
 _ENGINE = "sglang.srt.entrypoints.engine."
 _DPC = "sglang.srt.managers.data_parallel_controller."
-_RUN_SCHEDULER = "sglang.srt.managers.scheduler.run_scheduler_process"
-_RUN_DP_CONTROLLER = _DPC + "run_data_parallel_controller_process"
+RUN_SCHEDULER = "sglang.srt.managers.scheduler.run_scheduler_process"
+RUN_DP_CONTROLLER = _DPC + "run_data_parallel_controller_process"
 
 
 class ChildEntry:
@@ -64,8 +64,8 @@ class SubprocessEntryPatch(Patch):
     has_source_patch = False
 
     def replacements(self):
-        scheduler_child = ChildEntry(_RUN_SCHEDULER, scopes=("scheduler", "all"))
-        controller_child = ChildEntry(_RUN_DP_CONTROLLER, scopes=("launcher", "scheduler", "all"))
+        scheduler_child = ChildEntry(RUN_SCHEDULER, scopes=("scheduler", "all"))
+        controller_child = ChildEntry(RUN_DP_CONTROLLER, scopes=("launcher", "scheduler", "all"))
         return {
             _ENGINE + "run_scheduler_process": scheduler_child,
             _ENGINE + "run_data_parallel_controller_process": controller_child,

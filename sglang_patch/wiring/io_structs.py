@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from sglang_patch._core import DATACLASS_ATTRS, Patch, Shape
 
-_IO = "sglang.srt.managers.io_struct."
+IO = "sglang.srt.managers.io_struct."
 
 # Which fields each class gains. Defaults keep every stock constructor call valid.
 _RESUME_FIELDS = [
@@ -46,7 +46,7 @@ _REPLY_FIELDS = [
     # generation is refused until then (unless --allow-stale-weights).
     ("weights_current", bool, dataclasses.field(default=True)),
 ]
-_CLASSES = {
+FIELDS = {
     "ReleaseMemoryOccupationReqInput": _RELEASE_FIELDS,
     "ResumeMemoryOccupationReqInput": _RESUME_FIELDS,
     "ReleaseMemoryOccupationReqOutput": _REPLY_FIELDS,
@@ -81,15 +81,15 @@ def status_classes(base: type = object) -> Dict[str, type]:
     return classes
 
 
-_NEW_CLASSES = ("GetMemoryOccupationReqInput", "GetMemoryOccupationReqOutput")
+STATUS_CLASSES = ("GetMemoryOccupationReqInput", "GetMemoryOccupationReqOutput")
 
 
 class IOStructsPatch(Patch):
     name = "io_structs"
-    targets = tuple(_IO + cls + "." + attr for cls in _CLASSES for attr in DATACLASS_ATTRS) + tuple(
-        _IO + cls for cls in _NEW_CLASSES
+    targets = tuple(IO + cls + "." + attr for cls in FIELDS for attr in DATACLASS_ATTRS) + tuple(
+        IO + cls for cls in STATUS_CLASSES
     )
-    adds = tuple(_IO + cls for cls in _NEW_CLASSES)
+    adds = tuple(IO + cls for cls in STATUS_CLASSES)
     status_base = None  # the io_struct class the status request and reply derive from (None: none)
     process = "all"
     summary = "tags (+ release mode, timeout) on the memory requests; outcome fields on their replies; the status request"
@@ -97,16 +97,16 @@ class IOStructsPatch(Patch):
     @property
     def shapes(self):
         """The status request and reply derive from ``status_base`` where there is one."""
-        return {_IO + self.status_base: Shape()} if self.status_base else {}
+        return {IO + self.status_base: Shape()} if self.status_base else {}
 
     def replacements(self):
         from sglang.srt.managers import io_struct
 
         out = {}
-        for cls_name, extra in _CLASSES.items():
-            out.update(self.widened(_IO + cls_name, getattr(io_struct, cls_name), extra))
+        for cls_name, extra in FIELDS.items():
+            out.update(self.widened(IO + cls_name, getattr(io_struct, cls_name), extra))
         base = getattr(io_struct, self.status_base) if self.status_base else object
         for cls_name, cls in status_classes(base).items():
             cls.__sglang_patch__ = self.name
-            out[_IO + cls_name] = cls
+            out[IO + cls_name] = cls
         return out

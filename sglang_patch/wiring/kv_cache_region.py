@@ -7,7 +7,7 @@ rebuilt by a cache flush; upstream 0.4.8 tags it the same way (sgl-project/sglan
 """
 
 from sglang_patch._core import Patch, mark_wrapper
-from sglang_patch.v0_4_6_post5.memory_saver import default_region_tag
+from sglang_patch.wiring.memory_saver import default_region_tag
 from sglang_patch.memory_occupation.tags import KV_CACHE
 
 _POOLS = "sglang.srt.mem_cache.memory_pool."

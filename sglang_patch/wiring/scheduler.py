@@ -23,16 +23,16 @@ from __future__ import annotations
 from sglang_patch._core import Patch, Shape, add_to_dispatcher
 from sglang_patch.memory_occupation import scheduler_side
 
-_SCHEDULER = "sglang.srt.managers.scheduler.Scheduler."
-INIT = _SCHEDULER + "__init__"
-RELEASE = _SCHEDULER + "release_memory_occupation"
-RESUME = _SCHEDULER + "resume_memory_occupation"
-INPUTS = _SCHEDULER + "process_input_requests"
-PREFILL = _SCHEDULER + "get_new_batch_prefill"
-STATUS = _SCHEDULER + "get_memory_occupation"
+SCHEDULER = "sglang.srt.managers.scheduler.Scheduler."
+INIT = SCHEDULER + "__init__"
+RELEASE = SCHEDULER + "release_memory_occupation"
+RESUME = SCHEDULER + "resume_memory_occupation"
+INPUTS = SCHEDULER + "process_input_requests"
+PREFILL = SCHEDULER + "get_new_batch_prefill"
+STATUS = SCHEDULER + "get_memory_occupation"
 _IO = "sglang.srt.managers.io_struct."
 NATIVE_REQUESTS = ("ReleaseMemoryOccupationReqInput", "ResumeMemoryOccupationReqInput")
-UPDATES = {_SCHEDULER + name: name for name in ("update_weights_from_disk", "update_weights_from_distributed",
+UPDATES = {SCHEDULER + name: name for name in ("update_weights_from_disk", "update_weights_from_distributed",
                                                 "update_weights_from_tensor")}
 
 
