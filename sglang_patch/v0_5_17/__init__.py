@@ -2,7 +2,7 @@
 
 What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0.5.17.md):
 - Requests and replies are msgspec structs: the memory classes are replaced by subclasses with
-  the fields, each with a tag of its own for msgpack IPC (``io_structs.py``).
+  the fields, each with a tag of its own for msgpack IPC (``wiring.io_structs.MsgspecIOStructsPatch``).
 - Release, resume and the weight updates are methods of the scheduler's weight updater
   (``SchedulerWeightUpdaterManager``, managers/scheduler_components/weight_updater.py:76), bound
   into the dispatcher when the scheduler builds it: the patch replaces them on that class and
@@ -18,24 +18,23 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
 - CUDA graphs are captured by per-phase backends sharing one pool: native's ``cuda_graph`` tag is
   turned on for the full backend (decode graphs); the breakable one (prefill graphs) refuses the
   memory saver, so its segments are captured under the tag by the patch itself
-  (``cuda_graph_region.py``; before, the prefill graphs' share of the pool stayed resident).
+  (``wiring.cuda_graph_region.BackendCudaGraphTagPatch``; before, the prefill graphs' share of the pool stayed resident).
 - The memory routes carry SGLang's admin auth level (``ADMIN_OPTIONAL``): the replacements copy it
   (``http_routes``, shared).
 - ``SGLANG_RUST_SERVER`` (a Rust HTTP frontend) is refused at launch: nothing of it can be patched.
 """
 
 from sglang_patch import v0_5_6
-from sglang_patch._core import Patch, Shape, derive_patch_set, mark_wrapper
+from sglang_patch._core import derive_patch_set
 from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
 from sglang_patch.wiring.scheduler import INIT as SCHEDULER_INIT
 from sglang_patch.wiring.scheduler import INPUTS, PREFILL, STATUS as SCHEDULER_STATUS
-from sglang_patch.wiring.subprocess_entry import RUN_DP_CONTROLLER, RUN_SCHEDULER, ChildEntry
+from sglang_patch.wiring.cuda_graph_region import BackendCudaGraphTagPatch
+from sglang_patch.wiring.io_structs import MsgspecIOStructsPatch
+from sglang_patch.wiring.subprocess_entry import ProcessFuncEntryPatch
 from sglang_patch.wiring.tokenizer_manager import GENERATE, RELEASE, RESUME, STATUS
-from sglang_patch.v0_5_17.cuda_graph_region import CudaGraphTagPatch0517
-from sglang_patch.v0_5_17.io_structs import IOStructsPatch0517
 
 _UPDATER = "sglang.srt.managers.scheduler_components.weight_updater.SchedulerWeightUpdaterManager."
-_ENGINE = "sglang.srt.entrypoints.engine."
 SPECS = "sglang.srt.managers.tokenizer_control_mixin._COMMUNICATOR_SPECS"
 
 
@@ -75,54 +74,9 @@ class TokenizerManagerPatch0517(v0_5_6.TokenizerManagerPatch056):
         return {SPECS: self.original(SPECS) + [("get_memory_occupation", GetMemoryOccupationReqOutput)]}
 
 
-def _rust_server_on() -> bool:
-    """Whether SGLang serves HTTP from its Rust server (``SGLANG_RUST_SERVER``: 0.5.17 and 0.5.23 have
-    it; 0.5.15.post1 has no such variable, and so no Rust server)."""
-    from sglang.srt.environ import envs
-
-    flag = getattr(envs, "SGLANG_RUST_SERVER", None)
-    return bool(flag is not None and flag.get())
-
-
-class SubprocessEntryPatch0517(Patch):
-    """The scheduler (and data-parallel controller) processes apply the patches: the same
-    ``ChildEntry`` as 0.4.6.post5's patch, passed where 0.5.17 takes the process target (so do
-    0.5.9 and 0.5.10.post1, whose sets use this patch)."""
-
-    name = "subprocess_entry"
-    targets = (_ENGINE + "Engine.run_scheduler_process_func", _ENGINE + "run_data_parallel_controller_process",
-               "sglang.srt.entrypoints.http_server.launch_server")
-    shapes = {targets[2]: Shape(params=("server_args", "run_scheduler_process_func"))}  # the target's default
-    process = "launcher"
-    summary = "scheduler and DP-controller process targets apply the patches in the spawned child"
-    has_source_patch = False
-
-    def replacements(self):
-        scheduler_child = ChildEntry(RUN_SCHEDULER, scopes=("scheduler", "all"))
-        controller_child = ChildEntry(RUN_DP_CONTROLLER, scopes=("launcher", "scheduler", "all"))
-        launch = self.targets[2]
-        stock_launch = self.original(launch)
-
-        def launch_server(server_args, *args, **kwargs):
-            if _rust_server_on():  # its Rust frontend has no routes or manager to patch
-                raise RuntimeError(
-                    "sglang_patch: SGLANG_RUST_SERVER is set, so SGLang serves HTTP from its Rust server, "
-                    "which the tagged release/resume patches do not reach; unset SGLANG_RUST_SERVER "
-                    "(or run without sglang_patch)")
-            if len(args) < 2:  # SGLang's own entry is this function's default (http_server.py:2718)
-                kwargs.setdefault("run_scheduler_process_func", scheduler_child)
-            return stock_launch(server_args, *args, **kwargs)
-
-        return {
-            self.targets[0]: staticmethod(scheduler_child),
-            self.targets[1]: controller_child,
-            launch: mark_wrapper(launch_server, stock_launch, self.name),
-        }
-
-
 PATCHES = derive_patch_set(
     v0_5_6.PATCHES, "0.5.17",
-    replace={"io_structs": IOStructsPatch0517, "scheduler": SchedulerPatch0517,
-             "tokenizer_manager": TokenizerManagerPatch0517, "cuda_graph_region": CudaGraphTagPatch0517,
-             "subprocess_entry": SubprocessEntryPatch0517},
+    replace={"io_structs": MsgspecIOStructsPatch, "scheduler": SchedulerPatch0517,
+             "tokenizer_manager": TokenizerManagerPatch0517, "cuda_graph_region": BackendCudaGraphTagPatch,
+             "subprocess_entry": ProcessFuncEntryPatch},
     drop={"startup_watch"})

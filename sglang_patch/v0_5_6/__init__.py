@@ -14,7 +14,7 @@ What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0
   ``http_worker_ipc``, so the status request and reply derive from it too.
 - SGLang captures CUDA graphs under the tag ``cuda_graph`` itself, behind an environment variable
   that is off by default: the ``cuda_graph_region`` patch of this set turns native's on by
-  default instead of tagging the capture itself (``cuda_graph_region.py``).
+  default instead of tagging the capture itself (``wiring.cuda_graph_region.NativeCudaGraphTagPatch``).
 - Shared code follows renames by feature (``memory_occupation/scheduler_side.py``): the model
   runner is on the TP worker, a waiting release is answered through ``send_output``, an aborted
   running request gets ``to_finish``, and SGLang's own ``offload_tags`` mirrors the ledger.
@@ -25,11 +25,11 @@ from sglang_patch._core import derive_patch_set, mark_wrapper
 from sglang_patch.memory_occupation import flags
 from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
 from sglang_patch.memory_occupation.tags import ALL_TAGS
+from sglang_patch.wiring.cuda_graph_region import NativeCudaGraphTagPatch
 from sglang_patch.wiring.io_structs import IOStructsPatch
 from sglang_patch.wiring.scheduler import SCHEDULER
 from sglang_patch.wiring.server_args import SERVER_ARGS, ServerArgsPatch
 from sglang_patch.wiring.tokenizer_manager import TOKENIZER_MANAGER, TokenizerManagerPatch
-from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
 
 
 class ServerArgsPatch056(ServerArgsPatch):
