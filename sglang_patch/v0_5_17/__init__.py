@@ -8,7 +8,8 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
   into the dispatcher when the scheduler builds it: the patch replaces them on that class and
   hands the shared code the updater's scheduler. ``get_new_batch_prefill(running_batch)`` returns
   a ``NextBatchPlan``: nothing admitted is a plan without a batch that keeps the running one
-  (0.5.15.post1, which derives this set, still takes no batch and returns None: found by the call).
+  (0.5.15.post1, which derives this set, still takes no batch and returns None: found by the call,
+  ``SchedulerPatch.nothing_to_prefill``).
 - The tokenizer manager builds its communicators from ``_COMMUNICATOR_SPECS``
   (tokenizer_control_mixin.py:93): the status request is one more entry there.
 - The scheduler's process target is an argument: ``Engine.run_scheduler_process_func`` and the
@@ -18,7 +19,8 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
 - CUDA graphs are captured by per-phase backends sharing one pool: native's ``cuda_graph`` tag is
   turned on for the full backend (decode graphs); the breakable one (prefill graphs) refuses the
   memory saver, so its segments are captured under the tag by the patch itself
-  (``wiring.cuda_graph_region.BackendCudaGraphTagPatch``; before, the prefill graphs' share of the pool stayed resident).
+  (``wiring.cuda_graph_region.BackendCudaGraphTagPatch``; before, the prefill graphs' share of
+  the pool stayed resident).
 - The memory routes carry SGLang's admin auth level (``ADMIN_OPTIONAL``): the replacements copy it
   (``http_routes``, shared).
 - ``SGLANG_RUST_SERVER`` (a Rust HTTP frontend) is refused at launch: nothing of it can be patched.
@@ -26,57 +28,25 @@ What differs from 0.5.6 (read from 0.5.17's source; docs/research/sglang-0.5.6-0
 
 from sglang_patch import v0_5_6
 from sglang_patch._core import derive_patch_set
-from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
-from sglang_patch.wiring.scheduler import INIT as SCHEDULER_INIT
-from sglang_patch.wiring.scheduler import INPUTS, PREFILL, STATUS as SCHEDULER_STATUS
+from sglang_patch.memory_occupation.tags import ALL_TAGS
+from sglang_patch.wiring import scheduler
 from sglang_patch.wiring.cuda_graph_region import BackendCudaGraphTagPatch
 from sglang_patch.wiring.io_structs import MsgspecIOStructsPatch
 from sglang_patch.wiring.subprocess_entry import ProcessFuncEntryPatch
-from sglang_patch.wiring.tokenizer_manager import GENERATE, RELEASE, RESUME, STATUS
-
-_UPDATER = "sglang.srt.managers.scheduler_components.weight_updater.SchedulerWeightUpdaterManager."
-SPECS = "sglang.srt.managers.tokenizer_control_mixin._COMMUNICATOR_SPECS"
+from sglang_patch.wiring.tokenizer_manager import SpecsTokenizerManagerPatch
 
 
-class SchedulerPatch0517(v0_5_6.SchedulerPatch056):
-    release_target = _UPDATER + "release_memory_occupation"
-    resume_target = _UPDATER + "resume_memory_occupation"
-    updates = {_UPDATER + name: name for name in WEIGHT_UPDATES}
-    targets = (SCHEDULER_INIT, release_target, resume_target, INPUTS, PREFILL, *updates, SCHEDULER_STATUS)
-
-    @staticmethod
-    def scheduler_of(updater):
-        return updater.scheduler
-
-    @staticmethod
-    def handler_owner(scheduler):
-        return scheduler.weight_updater
-
-    @staticmethod
-    def nothing_to_prefill(*running_batch):
-        """0.5.17 and 0.5.23 call ``get_new_batch_prefill(running_batch)`` and take a ``NextBatchPlan``:
-        nothing admitted is a plan without a batch that keeps the running one. 0.5.15.post1 calls
-        ``get_new_batch_prefill()`` and takes an optional batch (scheduler.py:2742), as 0.5.6 does:
-        nothing admitted is None."""
-        if not running_batch:
-            return None
-        from sglang.srt.managers.schedule_batch import NextBatchPlan
-
-        return NextBatchPlan(batch_to_run=None, running_batch=running_batch[0])
-
-
-class TokenizerManagerPatch0517(v0_5_6.TokenizerManagerPatch056):
-    targets = (SPECS, RELEASE, RESUME, GENERATE, *v0_5_6.TokenizerManagerPatch056.updates, STATUS)
-
-    def status_channel(self):
-        from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
-
-        return {SPECS: self.original(SPECS) + [("get_memory_occupation", GetMemoryOccupationReqOutput)]}
+class SchedulerPatch0517(scheduler.SchedulerPatch):
+    requires = scheduler.NATIVE_REQUIRES
+    native_tags = frozenset(ALL_TAGS)
+    weight_updates = scheduler.ALL_WEIGHT_UPDATES
+    handler_class = scheduler.WEIGHT_UPDATER  # release, resume and the weight updates live there
+    handler_attr = "weight_updater"
 
 
 PATCHES = derive_patch_set(
     v0_5_6.PATCHES, "0.5.17",
     replace={"io_structs": MsgspecIOStructsPatch, "scheduler": SchedulerPatch0517,
-             "tokenizer_manager": TokenizerManagerPatch0517, "cuda_graph_region": BackendCudaGraphTagPatch,
+             "tokenizer_manager": SpecsTokenizerManagerPatch, "cuda_graph_region": BackendCudaGraphTagPatch,
              "subprocess_entry": ProcessFuncEntryPatch},
     drop={"startup_watch"})

@@ -21,49 +21,32 @@ What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0
 """
 
 from sglang_patch import v0_4_8
-from sglang_patch._core import derive_patch_set, mark_wrapper
-from sglang_patch.memory_occupation import flags
-from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
+from sglang_patch._core import derive_patch_set
 from sglang_patch.memory_occupation.tags import ALL_TAGS
+from sglang_patch.wiring import scheduler
 from sglang_patch.wiring.cuda_graph_region import NativeCudaGraphTagPatch
 from sglang_patch.wiring.io_structs import IOStructsPatch
-from sglang_patch.wiring.scheduler import SCHEDULER
-from sglang_patch.wiring.server_args import SERVER_ARGS, ServerArgsPatch
-from sglang_patch.wiring.tokenizer_manager import TOKENIZER_MANAGER, TokenizerManagerPatch
+from sglang_patch.wiring.server_args import ServerArgsPatch
+from sglang_patch.wiring.tokenizer_manager import COMMUNICATOR_MIXIN, TokenizerManagerPatch
 
 
 class ServerArgsPatch056(ServerArgsPatch):
-    """``--weights-cpu-backup`` turns on SGLang's own ``--enable-weights-cpu-backup``."""
-
-    targets = ServerArgsPatch.targets + (SERVER_ARGS + "__post_init__",)
-
-    def replacements(self):
-        out = super().replacements()
-        stock = self.original(SERVER_ARGS + "__post_init__")
-
-        def __post_init__(args):
-            flags.adopt_native_options(args)
-            stock(args)
-
-        out[SERVER_ARGS + "__post_init__"] = mark_wrapper(__post_init__, stock, self.name)
-        return out
+    adopts_native_options = True  # --weights-cpu-backup turns on SGLang's own --enable-weights-cpu-backup
 
 
 class IOStructsPatch056(IOStructsPatch):
     status_base = "BaseReq"
 
 
-# Every weight update of scheduler_side.WEIGHT_UPDATES, update_weights_from_ipc included (from 0.5).
-class SchedulerPatch056(v0_4_8.NativeSchedulerPatch):
+class SchedulerPatch056(scheduler.SchedulerPatch):
+    requires = scheduler.NATIVE_REQUIRES
     native_tags = frozenset(ALL_TAGS)  # SGLang's own handlers pause cuda_graph too from 0.5
-    updates = {SCHEDULER + name: name for name in WEIGHT_UPDATES}
-    targets = tuple(dict.fromkeys(v0_4_8.NativeSchedulerPatch.targets + tuple(updates)))
+    weight_updates = scheduler.ALL_WEIGHT_UPDATES  # update_weights_from_ipc included (from 0.5)
 
 
 class TokenizerManagerPatch056(TokenizerManagerPatch):
-    updates = tuple(TOKENIZER_MANAGER + name for name in WEIGHT_UPDATES)
-    targets = tuple(dict.fromkeys(TokenizerManagerPatch.targets + updates))
-    communicator_module = "sglang.srt.managers.tokenizer_communicator_mixin"
+    weight_updates = scheduler.ALL_WEIGHT_UPDATES
+    communicator_module = COMMUNICATOR_MIXIN
 
 
 PATCHES = derive_patch_set(

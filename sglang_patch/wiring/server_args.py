@@ -15,20 +15,34 @@ record (0.5.23 on).
 from __future__ import annotations
 
 import dataclasses
+from typing import Tuple
 
 from sglang_patch._core import DATACLASS_ATTRS, Patch, Shape, mark_wrapper
 from sglang_patch.memory_occupation import flags
 
 SERVER_ARGS = "sglang.srt.server_args.ServerArgs."
 ADD_CLI = SERVER_ARGS + "add_cli_args"
+POST_INIT = SERVER_ARGS + "__post_init__"
 
 
 class ServerArgsPatch(Patch):
+    """The flags on a ``ServerArgs`` dataclass (0.4.6.post5 to 0.5.17).
+
+    Hooks (class attributes; ``targets`` follow from them):
+    - ``adopts_native_options``: SGLang keeps a host copy of the weights itself
+      (``--enable-weights-cpu-backup``, 0.5.3 on): ``--weights-cpu-backup`` turns it on in
+      ``__post_init__``, which is wrapped too.
+    """
+
     name = "server_args"
-    targets = tuple(SERVER_ARGS + attr for attr in DATACLASS_ATTRS) + (ADD_CLI,)
+    adopts_native_options: bool = False
     shapes = {ADD_CLI: Shape(params=("parser",), static=True)}
     process = "all"
     summary = "ServerArgs gains --weights-cpu-backup, --allow-stale-weights, --resume-headroom-gb"
+
+    @property
+    def targets(self) -> Tuple[str, ...]:
+        return tuple(SERVER_ARGS + attr for attr in DATACLASS_ATTRS) + (ADD_CLI,) + ((POST_INIT,) if self.adopts_native_options else ())
 
     def replacements(self):
         from sglang.srt.server_args import ServerArgs
@@ -43,6 +57,14 @@ class ServerArgsPatch(Patch):
             flags.add_cli_args(parser)
 
         out[ADD_CLI] = staticmethod(mark_wrapper(add_cli_args, stock_add, self.name))
+        if self.adopts_native_options:
+            stock_post_init = self.original(POST_INIT)
+
+            def __post_init__(args):
+                flags.adopt_native_options(args)
+                stock_post_init(args)
+
+            out[POST_INIT] = mark_wrapper(__post_init__, stock_post_init, self.name)
         return out
 
 
