@@ -41,7 +41,7 @@ class IOStructsPatch056(IOStructsPatch):
 class SchedulerPatch056(scheduler.SchedulerPatch):
     requires = scheduler.NATIVE_REQUIRES
     native_tags = frozenset(ALL_TAGS)  # SGLang's own handlers pause cuda_graph too from 0.5
-    weight_updates = scheduler.ALL_WEIGHT_UPDATES  # update_weights_from_ipc included (from 0.5)
+    weight_updates = scheduler.ALL_WEIGHT_UPDATES  # update_weights_from_ipc included (from 0.5.4)
 
 
 class TokenizerManagerPatch056(TokenizerManagerPatch):

@@ -28,8 +28,6 @@ from sglang_patch.memory_occupation import scheduler_side
 
 SCHEDULER = "sglang.srt.managers.scheduler.Scheduler."
 INIT = SCHEDULER + "__init__"
-RELEASE = SCHEDULER + "release_memory_occupation"
-RESUME = SCHEDULER + "resume_memory_occupation"
 INPUTS = SCHEDULER + "process_input_requests"
 PREFILL = SCHEDULER + "get_new_batch_prefill"
 STATUS = SCHEDULER + "get_memory_occupation"
@@ -38,7 +36,7 @@ STATUS = SCHEDULER + "get_memory_occupation"
 WEIGHT_UPDATER = "sglang.srt.managers.scheduler_components.weight_updater.SchedulerWeightUpdaterManager."
 _IO = "sglang.srt.managers.io_struct."
 NATIVE_REQUESTS = ("ReleaseMemoryOccupationReqInput", "ResumeMemoryOccupationReqInput")
-# The weight updates every release has; 0.5 adds ``update_weights_from_ipc`` (checkpoint-engine).
+# The weight updates every release has; 0.5.4 adds ``update_weights_from_ipc`` (checkpoint-engine).
 WEIGHT_UPDATES = ("update_weights_from_disk", "update_weights_from_distributed", "update_weights_from_tensor")
 ALL_WEIGHT_UPDATES = tuple(scheduler_side.WEIGHT_UPDATES)  # the shared code knows each one's reply
 # What the scheduler patch needs where SGLang tags the weights and KV cache itself (0.4.8 on).
@@ -54,7 +52,7 @@ class SchedulerPatch(Patch):
     - ``native_tags``: the tags SGLang's own release/resume handlers pause and resume (none before
       0.4.8): the replacements wrap those handlers for them.
     - ``weight_updates``: the names of the weight-update handlers guarded (``ALL_WEIGHT_UPDATES``
-      from 0.5, with ``update_weights_from_ipc``).
+      from 0.5.4, with ``update_weights_from_ipc``).
     - ``handler_class``: the class whose methods SGLang's release, resume and weight-update
       handlers are (dotted, with a trailing dot): ``Scheduler`` (0.4.10.post2 on: inherited from
       a mixin, shadowed on ``Scheduler``), or ``WEIGHT_UPDATER``.

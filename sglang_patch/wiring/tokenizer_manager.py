@@ -40,7 +40,7 @@ class TokenizerManagerPatch(Patch):
 
     Hooks (class attributes; the defaults are 0.4.6.post5's layout, ``targets`` follow from them):
     - ``weight_updates``: the names of the weight updates whose success makes the weights current
-      (``scheduler.ALL_WEIGHT_UPDATES`` from 0.5).
+      (``scheduler.ALL_WEIGHT_UPDATES`` from 0.5.4).
     - ``communicator_module``: the module whose ``_Communicator`` the status channel is built with
       (``COMMUNICATOR_MIXIN`` from 0.5.2).
     - ``communicator_specs``: where SGLang lists the communicators ``__init__`` builds
