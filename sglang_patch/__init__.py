@@ -5,8 +5,9 @@
     sglang_patch.revert()         # the exact originals back
 
 The patch set is chosen by the installed SGLang release (``sglang_patch.versions``; one
-subpackage per release, e.g. ``sglang_patch.v0_4_6_post5``). Each concern is one module with one
-``Patch`` (name, dotted targets, SGLang spec, process, requires):
+subpackage per release, e.g. ``sglang_patch.v0_4_6_post5``), a thin configuration of the
+release-neutral ``sglang_patch.wiring``, where each concern is one module with one base
+``Patch`` (name, dotted targets, process, requires; the set adds the SGLang spec):
 
     memory_saver       adapter drives the torch_memory_saver singleton with tags   (all)
     server_args        --weights-cpu-backup, --allow-stale-weights, --resume-headroom-gb (all)

@@ -5,6 +5,7 @@ Each check runs in a fresh interpreter (as ddtrace does), so no test sees anothe
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -154,6 +155,22 @@ def test_every_patch_declares_name_targets_spec_process_and_known_requirements()
         assert p.sglang_spec == release.spec
         assert p.process in {"scheduler", "server", "launcher", "all"}
         assert all(r in names[:i] for r in p.requires), f"{p.name} requires a patch applied after it"
+
+
+def test_release_sets_only_set_hooks_on_wiring_classes():
+    """Every set's patch is a class of sglang_patch.wiring, or a set's own subclass of one that only
+    sets hooks (class attributes, no code): never a subclass of another set's class."""
+    for release in versions.RELEASES:
+        for patch in importlib.import_module(release.patch_set).PATCHES:
+            cls = type(patch)
+            if cls.__module__.startswith("sglang_patch.wiring."):
+                continue
+            where = f"{release.version}: {cls.__module__}.{cls.__qualname__}"
+            assert cls.__module__ == release.patch_set or cls.__module__ in {r.patch_set for r in versions.RELEASES}, where
+            assert all(base.__module__.startswith("sglang_patch.wiring.") for base in cls.__bases__), where
+            code = [name for name, value in vars(cls).items()
+                    if callable(value) or isinstance(value, (staticmethod, classmethod, property))]
+            assert not code, f"{where} defines code, not hooks: {code}"
 
 
 def test_unsupported_version_fails_naming_the_supported_ranges_and_remedy():

@@ -13,7 +13,15 @@ same patch classes serve. What 0.4.7.post1 adds:
 
 from sglang_patch import v0_4_6_post5
 from sglang_patch._core import derive_patch_set
-from sglang_patch.v0_4_7_post1.kv_cache_region import KVCacheRegionPatch
+from sglang_patch.wiring import kv_cache_region
+
+
+class KVCacheRegionPatch0471(kv_cache_region.KVCacheRegionPatch):
+    """0.4.6.post5's pools and the PD-decode ``DecodeReqToTokenPool`` (upstream 0.4.8 tags it too)."""
+
+    targets = kv_cache_region.POOLS + (kv_cache_region.DECODE_POOL,)
+    summary = kv_cache_region.KVCacheRegionPatch.summary + ", and the PD-decode DecodeReqToTokenPool"
+
 
 # 0.4.6.post5's patches in the same order, with this release's kv_cache_region in place of that one.
-PATCHES = derive_patch_set(v0_4_6_post5.PATCHES, "0.4.7.post1", replace={"kv_cache_region": KVCacheRegionPatch})
+PATCHES = derive_patch_set(v0_4_6_post5.PATCHES, "0.4.7.post1", replace={"kv_cache_region": KVCacheRegionPatch0471})

@@ -13,23 +13,22 @@ The sets of 0.4.9.post6 and 0.4.10.post2 are built from this one.
 from sglang_patch import v0_4_6_post5
 from sglang_patch._core import derive_patch_set
 from sglang_patch.memory_occupation.tags import KV_CACHE, WEIGHTS
-from sglang_patch.v0_4_6_post5.constants import CudaGraphConstantPatch
-from sglang_patch.v0_4_6_post5.cuda_graph_region import CudaGraphRegionPatch
-from sglang_patch.v0_4_6_post5.scheduler import SchedulerPatch
+from sglang_patch.wiring import cuda_graph_region, scheduler
+from sglang_patch.wiring.constants import CudaGraphConstantPatch
 
 NATIVE = {"memory_saver", "weights_region", "kv_cache_region"}
 
 
-class NativeSchedulerPatch(SchedulerPatch):
-    requires = ("io_structs", "server_args", "cuda_graph_region")
+class SchedulerPatch048(scheduler.SchedulerPatch):
+    requires = scheduler.NATIVE_REQUIRES
     native_tags = frozenset({WEIGHTS, KV_CACHE})  # SGLang's own handlers pause these; cuda_graph is ours
 
 
-class NativeCudaGraphRegionPatch(CudaGraphRegionPatch):
-    requires = ()
+class CudaGraphRegionPatch048(cuda_graph_region.CudaGraphRegionPatch):
+    requires = ()  # SGLang's own adapter allocates: the capture uses torch_memory_saver's singleton
 
 
 PATCHES = derive_patch_set(
     v0_4_6_post5.PATCHES, "0.4.8",
-    replace={"scheduler": NativeSchedulerPatch, "cuda_graph_region": NativeCudaGraphRegionPatch,
+    replace={"scheduler": SchedulerPatch048, "cuda_graph_region": CudaGraphRegionPatch048,
              "constants": CudaGraphConstantPatch}, drop=NATIVE)

@@ -6,8 +6,8 @@ What differs from 0.5.10.post1 (read from 0.5.12.post1's source):
   (managers/tokenizer_control_mixin.py:94-122, ``init_communicators`` :133-141, called from
   ``TokenizerManager.__init__``, tokenizer_manager.py:511), as in 0.5.17: ``_Communicator`` and
   tokenizer_communicator_mixin.py are gone (``FanOutCommunicator``, managers/communicator.py). The
-  status request is one more entry there: 0.5.17's ``tokenizer_manager`` patch
-  (``TokenizerManagerPatch0517``). Release, resume and the weight updates are still
+  status request is one more entry there: the wiring's ``SpecsTokenizerManagerPatch``
+  (0.5.17's too). Release, resume and the weight updates are still
   ``TokenizerManager`` methods (inherited from ``TokenizerControlMixin``, :412-755).
 - Everything else is where 0.5.10.post1 has it: io_struct dataclasses on ``BaseReq``, release/resume
   and the weight updates in ``SchedulerUpdateWeightsMixin`` (release asserts ``is_fully_idle()``,
@@ -21,6 +21,6 @@ What differs from 0.5.10.post1 (read from 0.5.12.post1's source):
 
 from sglang_patch import v0_5_10_post1
 from sglang_patch._core import derive_patch_set
-from sglang_patch.v0_5_17 import TokenizerManagerPatch0517
+from sglang_patch.wiring.tokenizer_manager import SpecsTokenizerManagerPatch
 
-PATCHES = derive_patch_set(v0_5_10_post1.PATCHES, "0.5.12.post1", replace={"tokenizer_manager": TokenizerManagerPatch0517})
+PATCHES = derive_patch_set(v0_5_10_post1.PATCHES, "0.5.12.post1", replace={"tokenizer_manager": SpecsTokenizerManagerPatch})

@@ -6,9 +6,9 @@
 ``_COMMUNICATOR_SPECS`` (tokenizer_control_mixin.py:91), ``run_scheduler_process_func``
 (http_server.py:2482, engine.py:201), the per-phase CUDA graph backends and the memory routes'
 ``ADMIN_OPTIONAL`` auth level (http_server.py:1374). What differs is found by feature in the
-0.5.17 classes: ``get_new_batch_prefill()`` takes no running batch and returns an optional batch
-(scheduler.py:2742, ``SchedulerPatch0517.nothing_to_prefill``), and there is no
-``SGLANG_RUST_SERVER`` (``_rust_server_on``).
+wiring: ``get_new_batch_prefill()`` takes no running batch and returns an optional batch
+(scheduler.py:2742, ``wiring.scheduler.SchedulerPatch.nothing_to_prefill``), and there is no
+``SGLANG_RUST_SERVER`` (``wiring.subprocess_entry._rust_server_on``).
 """
 
 from sglang_patch import v0_5_17

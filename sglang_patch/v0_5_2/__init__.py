@@ -22,11 +22,11 @@ What differs from 0.4.10.post2 (read from 0.5.2's source):
 
 from sglang_patch import v0_4_10_post2
 from sglang_patch._core import derive_patch_set
-from sglang_patch.v0_4_6_post5.tokenizer_manager import TokenizerManagerPatch
+from sglang_patch.wiring.tokenizer_manager import COMMUNICATOR_MIXIN, TokenizerManagerPatch
 
 
 class TokenizerManagerPatch052(TokenizerManagerPatch):
-    communicator_module = "sglang.srt.managers.tokenizer_communicator_mixin"
+    communicator_module = COMMUNICATOR_MIXIN
 
 
 PATCHES = derive_patch_set(v0_4_10_post2.PATCHES, "0.5.2", replace={"tokenizer_manager": TokenizerManagerPatch052})

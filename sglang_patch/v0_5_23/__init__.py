@@ -5,7 +5,7 @@ and the weight updates on the scheduler's weight updater, the tokenizer manager'
 ``_COMMUNICATOR_SPECS``, ``run_scheduler_process_func``, per-phase CUDA graph backends, the memory
 routes' ``ADMIN_OPTIONAL`` auth level). What differs:
 - ``ServerArgs`` is a msgspec record, not a dataclass: the flags ride on it as attributes
-  (``server_args.py``, ``ServerArgsRecordPatch``).
+  (``wiring.server_args.ServerArgsRecordPatch``).
 - The scheduler keeps no parallel sizes: the shared code reads them from SGLang's runtime context
   (``scheduler_side._ps``); io_struct's msgpack decoder takes an ``ext_hook`` (``io_structs``, shared).
 - Tensor and distributed weight updates are taken only inside a weight-update session
@@ -16,6 +16,6 @@ routes' ``ADMIN_OPTIONAL`` auth level). What differs:
 
 from sglang_patch import v0_5_17
 from sglang_patch._core import derive_patch_set
-from sglang_patch.v0_5_23.server_args import ServerArgsRecordPatch
+from sglang_patch.wiring.server_args import ServerArgsRecordPatch
 
 PATCHES = derive_patch_set(v0_5_17.PATCHES, "0.5.23", replace={"server_args": ServerArgsRecordPatch})

@@ -14,56 +14,39 @@ What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0
   ``http_worker_ipc``, so the status request and reply derive from it too.
 - SGLang captures CUDA graphs under the tag ``cuda_graph`` itself, behind an environment variable
   that is off by default: the ``cuda_graph_region`` patch of this set turns native's on by
-  default instead of tagging the capture itself (``cuda_graph_region.py``).
+  default instead of tagging the capture itself (``wiring.cuda_graph_region.NativeCudaGraphTagPatch``).
 - Shared code follows renames by feature (``memory_occupation/scheduler_side.py``): the model
   runner is on the TP worker, a waiting release is answered through ``send_output``, an aborted
   running request gets ``to_finish``, and SGLang's own ``offload_tags`` mirrors the ledger.
 """
 
 from sglang_patch import v0_4_8
-from sglang_patch._core import derive_patch_set, mark_wrapper
-from sglang_patch.memory_occupation import flags
-from sglang_patch.memory_occupation.scheduler_side import WEIGHT_UPDATES
+from sglang_patch._core import derive_patch_set
 from sglang_patch.memory_occupation.tags import ALL_TAGS
-from sglang_patch.v0_4_6_post5.io_structs import IOStructsPatch
-from sglang_patch.v0_4_6_post5.scheduler import _SCHEDULER
-from sglang_patch.v0_4_6_post5.server_args import _SERVER_ARGS, ServerArgsPatch
-from sglang_patch.v0_4_6_post5.tokenizer_manager import _TM, TokenizerManagerPatch
-from sglang_patch.v0_5_6.cuda_graph_region import NativeCudaGraphTagPatch
+from sglang_patch.wiring import scheduler
+from sglang_patch.wiring.cuda_graph_region import NativeCudaGraphTagPatch
+from sglang_patch.wiring.io_structs import IOStructsPatch
+from sglang_patch.wiring.server_args import ServerArgsPatch
+from sglang_patch.wiring.tokenizer_manager import COMMUNICATOR_MIXIN, TokenizerManagerPatch
 
 
 class ServerArgsPatch056(ServerArgsPatch):
-    """``--weights-cpu-backup`` turns on SGLang's own ``--enable-weights-cpu-backup``."""
-
-    targets = ServerArgsPatch.targets + (_SERVER_ARGS + "__post_init__",)
-
-    def replacements(self):
-        out = super().replacements()
-        stock = self.original(_SERVER_ARGS + "__post_init__")
-
-        def __post_init__(args):
-            flags.adopt_native_options(args)
-            stock(args)
-
-        out[_SERVER_ARGS + "__post_init__"] = mark_wrapper(__post_init__, stock, self.name)
-        return out
+    adopts_native_options = True  # --weights-cpu-backup turns on SGLang's own --enable-weights-cpu-backup
 
 
 class IOStructsPatch056(IOStructsPatch):
     status_base = "BaseReq"
 
 
-# Every weight update of scheduler_side.WEIGHT_UPDATES, update_weights_from_ipc included (from 0.5).
-class SchedulerPatch056(v0_4_8.NativeSchedulerPatch):
+class SchedulerPatch056(scheduler.SchedulerPatch):
+    requires = scheduler.NATIVE_REQUIRES
     native_tags = frozenset(ALL_TAGS)  # SGLang's own handlers pause cuda_graph too from 0.5
-    updates = {_SCHEDULER + name: name for name in WEIGHT_UPDATES}
-    targets = tuple(dict.fromkeys(v0_4_8.NativeSchedulerPatch.targets + tuple(updates)))
+    weight_updates = scheduler.ALL_WEIGHT_UPDATES  # update_weights_from_ipc included (from 0.5.4)
 
 
 class TokenizerManagerPatch056(TokenizerManagerPatch):
-    updates = tuple(_TM + name for name in WEIGHT_UPDATES)
-    targets = tuple(dict.fromkeys(TokenizerManagerPatch.targets + updates))
-    communicator_module = "sglang.srt.managers.tokenizer_communicator_mixin"
+    weight_updates = scheduler.ALL_WEIGHT_UPDATES
+    communicator_module = COMMUNICATOR_MIXIN
 
 
 PATCHES = derive_patch_set(

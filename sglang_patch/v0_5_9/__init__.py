@@ -7,8 +7,8 @@ What differs from 0.5.6 (read from 0.5.9's source):
   ``http_server.launch_server(run_scheduler_process_func=...)`` (http_server.py:1869-1872), passed on
   to ``_launch_scheduler_processes`` (engine.py:911-1008) and to the data-parallel controller
   (data_parallel_controller.py:573-577). Replacing the module-level ``run_scheduler_process``
-  names, as 0.5.6's ``subprocess_entry`` does, no longer reaches the spawned schedulers: 0.5.17's
-  patch (``SubprocessEntryPatch0517``) is used instead.
+  names, as 0.5.6's ``subprocess_entry`` does, no longer reaches the spawned schedulers: the wiring's variant for a
+  process target passed as an argument (``ProcessFuncEntryPatch``, 0.5.17's too) is used instead.
 - The grammar queue moved to the scheduler's ``grammar_manager`` (scheduler.py:413), which the
   shared code already finds by feature (``scheduler_side._grammar_queue``).
 - Everything else the set patches is where 0.5.6 has it: io_struct dataclasses on ``BaseReq``
@@ -22,6 +22,6 @@ What differs from 0.5.6 (read from 0.5.9's source):
 
 from sglang_patch import v0_5_6
 from sglang_patch._core import derive_patch_set
-from sglang_patch.v0_5_17 import SubprocessEntryPatch0517
+from sglang_patch.wiring.subprocess_entry import ProcessFuncEntryPatch
 
-PATCHES = derive_patch_set(v0_5_6.PATCHES, "0.5.9", replace={"subprocess_entry": SubprocessEntryPatch0517})
+PATCHES = derive_patch_set(v0_5_6.PATCHES, "0.5.9", replace={"subprocess_entry": ProcessFuncEntryPatch})

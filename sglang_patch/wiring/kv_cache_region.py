@@ -7,18 +7,28 @@ rebuilt by a cache flush; upstream 0.4.8 tags it the same way (sgl-project/sglan
 """
 
 from sglang_patch._core import Patch, mark_wrapper
-from sglang_patch.v0_4_6_post5.memory_saver import default_region_tag
+from sglang_patch.wiring.memory_saver import default_region_tag
 from sglang_patch.memory_occupation.tags import KV_CACHE
 
 _POOLS = "sglang.srt.mem_cache.memory_pool."
+# The constructors of every pool 0.4.6.post5 allocates.
+POOLS = tuple(_POOLS + cls + ".__init__"
+              for cls in ("ReqToTokenPool", "MHATokenToKVPool", "MLATokenToKVPool", "DoubleSparseTokenToKVPool"))
+# 0.4.7.post1's PD-decode pool: ``disaggregation.decode.DecodeReqToTokenPool`` (decode.py:65, used
+# with ``--disaggregation-mode decode``) is not a ReqToTokenPool subclass and opens its own untagged
+# region (decode.py:93); upstream 0.4.8 tags it ``kv_cache`` (decode.py:90).
+DECODE_POOL = "sglang.srt.disaggregation.decode.DecodeReqToTokenPool.__init__"
 
 
 class KVCacheRegionPatch(Patch):
+    """Each pool's constructor runs with ``kv_cache`` as the default region tag.
+
+    Hooks (class attributes):
+    - ``targets``: the pool constructors (``POOLS``; 0.4.7.post1 adds ``DECODE_POOL``).
+    """
+
     name = "kv_cache_region"
-    targets = tuple(
-        _POOLS + cls + ".__init__"
-        for cls in ("ReqToTokenPool", "MHATokenToKVPool", "MLATokenToKVPool", "DoubleSparseTokenToKVPool")
-    )
+    targets = POOLS
     process = "scheduler"
     requires = ("memory_saver",)
     summary = "ReqToTokenPool and the MHA/MLA/DoubleSparse KV pools allocate under tag 'kv_cache'"

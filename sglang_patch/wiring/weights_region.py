@@ -7,7 +7,7 @@ tag, so that region, and only it, is tagged. Upstream: sgl-project/sglang#7099 (
 """
 
 from sglang_patch._core import Patch
-from sglang_patch.v0_4_6_post5.memory_saver import default_region_tag
+from sglang_patch.wiring.memory_saver import default_region_tag
 from sglang_patch.memory_occupation.tags import WEIGHTS
 
 
