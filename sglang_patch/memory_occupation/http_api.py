@@ -22,21 +22,18 @@ from typing import Any, Callable, Dict, Optional
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from .errors import FAILED, HTTP_STATUS, INVALID_REQUEST, REFUSED_STATUS
 from .manager_side import summarize, summarize_status
-from .refusal import HTTP_STATUS as REFUSED_STATUS
 from .refusal import refusal_listener
 from .tags import InvalidRequestError
-
-# The scheduler's ``error`` code -> HTTP status.
-HTTP_STATUS = {"": 200, "invalid_request": 400, "busy": 409, "insufficient_memory": 507, "failed": 500}
 
 
 def _json(body: Dict[str, Any], status: int) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def _error(status: int, error: str, message: str) -> JSONResponse:
-    return _json({"success": False, "error": error, "message": message}, status)
+def _error(error: str, message: str) -> JSONResponse:
+    return _json({"success": False, "error": error, "message": message}, HTTP_STATUS[error])
 
 
 def _field_names(request_cls) -> list:
@@ -73,11 +70,11 @@ def memory_routes(get_manager: Callable[[], Any]) -> Dict[str, tuple]:
             obj = request_cls(**await _read_object(request, request_cls))
             outputs = await getattr(get_manager(), method_name)(obj)
         except (ValueError, InvalidRequestError) as e:
-            return _error(400, "invalid_request", str(e))
+            return _error(INVALID_REQUEST, str(e))
         except Exception as e:
-            return _error(500, "failed", f"{method_name} failed: {e!r}")
+            return _error(FAILED, f"{method_name} failed: {e!r}")
         reply = summarize(outputs)
-        return _json(reply, HTTP_STATUS.get(reply["error"], 500))
+        return _json(reply, HTTP_STATUS.get(reply["error"], HTTP_STATUS[FAILED]))
 
     async def release_memory_occupation(request: Request):
         """POST /release_memory_occupation {"tags": [...], "mode": "wait", "timeout": null}; empty body: all tags."""
@@ -92,7 +89,7 @@ def memory_routes(get_manager: Callable[[], Any]) -> Dict[str, tuple]:
         try:
             outputs = await get_manager().get_memory_occupation(io_struct.GetMemoryOccupationReqInput())
         except Exception as e:
-            return _error(500, "failed", f"memory_occupation failed: {e!r}")
+            return _error(FAILED, f"memory_occupation failed: {e!r}")
         return _json(summarize_status(outputs), 200)
 
     return {

@@ -25,6 +25,7 @@ import dataclasses
 import threading
 from typing import Any, Dict, List, Optional
 
+from .errors import BUSY, MEMORY_RELEASED
 from .flags import env_switch
 from .refusal import generation_refusal, refusal_in, refuse
 from .tags import CUDA_GRAPH, KV_CACHE, REJECT, WEIGHTS, check_release_options, normalize_tags
@@ -117,7 +118,7 @@ async def _while_paused(manager) -> None:
 async def _resume_for_generation(manager, state: "ManagerState", refusal: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """With RESUME_ON_GENERATE_ENV on and only kv_cache/cuda_graph released: resume them; the refusal
     that still holds afterwards (None once generation may run)."""
-    if not (resume_on_generate() and refusal["error"] == "memory_released"
+    if not (resume_on_generate() and refusal["error"] == MEMORY_RELEASED
             and set(refusal["released_tags"]) <= _RESUMABLE_ON_GENERATE):
         return refusal
     if state.resuming_for_generation is None:
@@ -194,7 +195,7 @@ async def _after_warmup(manager, obj, timeout: float) -> Optional[List[Any]]:
     state = ManagerState.of(manager)
     message = (f"SGLang's start-up warm-up request is still running (waited {timeout:.0f}s)" if obj.mode != REJECT
                else "SGLang's start-up warm-up request is still running; retry in a moment, or use mode 'wait'")
-    return [ReleaseMemoryOccupationReqOutput(success=False, message=message, error="busy",
+    return [ReleaseMemoryOccupationReqOutput(success=False, message=message, error=BUSY,
                                              released_tags=state.released, weights_current=state.weights_current)]
 
 

@@ -58,6 +58,7 @@ from typing import Any, Callable, FrozenSet, Iterator, List, Optional, Set
 
 import torch
 
+from .errors import BUSY, FAILED, INSUFFICIENT_MEMORY, INVALID_REQUEST
 from .graph_memory import drop_cublas_workspaces
 from .refusal import generation_refusal, refusal_abort
 from .tags import ABORT, CUDA_GRAPH, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
@@ -550,7 +551,7 @@ def _settled(scheduler, reply, done: List[str], failure: Optional[str], what: st
     if failure is None and not everywhere_ok:
         failure = f"{what} failed on another TP rank (see that rank's log)"
     if failure is not None:
-        return reply(scheduler, changed=done, error="failed", message=failure)
+        return reply(scheduler, changed=done, error=FAILED, message=failure)
     return reply(scheduler, changed=done)
 
 
@@ -572,16 +573,16 @@ def release_memory_occupation(scheduler, recv_req):
         tags = normalize_tags(getattr(recv_req, "tags", None))
         wait_s = check_release_options(mode, timeout)
     except InvalidRequestError as e:
-        return _release_reply(scheduler, error="invalid_request", message=str(e))
+        return _release_reply(scheduler, error=INVALID_REQUEST, message=str(e))
     if ledger.pending is not None:
         return _release_reply(
-            scheduler, error="busy", message=f"a release of {ledger.pending.tags} is already waiting for running requests; retry after it answers"
+            scheduler, error=BUSY, message=f"a release of {ledger.pending.tags} is already waiting for running requests; retry after it answers"
         )
     if WEIGHTS in tags and getattr(scheduler.server_args, "weight_cache_mode", "off") not in ("off", None):
         # SGLang 0.5.17's weight cache shares the weights with a daemon through CUDA IPC: freeing
         # them would corrupt the daemon's copy and every engine attached to it (SGLang refuses too).
         return _release_reply(
-            scheduler, error="invalid_request", message=f"cannot release the weights while the weight cache is on "
+            scheduler, error=INVALID_REQUEST, message=f"cannot release the weights while the weight cache is on "
             f"(--weight-cache-mode {scheduler.server_args.weight_cache_mode}): they are shared with its daemon; "
             "release only kv_cache, or restart with --weight-cache-mode off")
     todo = [t for t in tags if t not in ledger.released]
@@ -589,7 +590,7 @@ def release_memory_occupation(scheduler, recv_req):
     if not _agree(scheduler, busy is None):
         if mode == REJECT:
             return _release_reply(
-                scheduler, error="busy", message=f"cannot release {todo}: {busy or 'another TP rank is busy'}; "
+                scheduler, error=BUSY, message=f"cannot release {todo}: {busy or 'another TP rank is busy'}; "
                 "memory is never paused under a running batch. "
                 "Retry later, or use mode 'wait' (default) or 'abort'"
             )
@@ -606,9 +607,9 @@ def resume_memory_occupation(scheduler, recv_req):
     try:
         tags = normalize_tags(getattr(recv_req, "tags", None))
     except InvalidRequestError as e:
-        return _resume_reply(scheduler, error="invalid_request", message=str(e))
+        return _resume_reply(scheduler, error=INVALID_REQUEST, message=str(e))
     if ledger.pending is not None:
-        return _resume_reply(scheduler, error="busy", message=f"a release of {ledger.pending.tags} is still waiting; resume after it answers")
+        return _resume_reply(scheduler, error=BUSY, message=f"a release of {ledger.pending.tags} is still waiting; resume after it answers")
     todo = [t for t in tags if t in ledger.released]  # normalize_tags gives the resume order
     if KV_CACHE in todo and CUDA_GRAPH in ledger.released and CUDA_GRAPH not in todo:
         # Trainer code written for two tags resumes kv_cache last: the graphs, needed to decode
@@ -626,7 +627,7 @@ def _resume(scheduler, todo: List[str]):
     if not _agree(scheduler, shortfall is None):  # every rank calls this, whatever its own ledger says
         _barrier(scheduler)
         return _resume_reply(
-            scheduler, error="insufficient_memory", message=shortfall or "another TP rank has no room for the resume"
+            scheduler, error=INSUFFICIENT_MEMORY, message=shortfall or "another TP rank has no room for the resume"
         )
     native = ledger.native
     by_native = [t for t in todo if native is not None and t in native.tags]
@@ -696,7 +697,7 @@ def after_input_requests(scheduler) -> None:
     elif _agree(scheduler, expired):
         ledger.pending = None
         output = _release_reply(
-            scheduler, error="busy", message=f"release of {pending.tags} timed out: {_busy_reason(scheduler, count_queue=ledger.admitting)} "
+            scheduler, error=BUSY, message=f"release of {pending.tags} timed out: {_busy_reason(scheduler, count_queue=ledger.admitting)} "
             "still running; retry with a longer timeout or mode 'abort'"
         )
     else:
