@@ -9,6 +9,7 @@ other, relatively.
 
     tags            the tag names, release modes and the checks on what a caller asked for
     flags           the server flags (--weights-cpu-backup, --allow-stale-weights, --resume-headroom-gb)
+    sglang_compat   where SGLang keeps what the rest reads (moved between releases; found by feature)
     errors          the replies' error codes, each next to its HTTP status
     refusal         when generation is refused, GenerationRefusedError, the scheduler's refusal
     scheduler_side  the scheduler: ledger, release modes, admission, resume pre-check, status

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from typing import Any, Callable, Dict, Optional
 
@@ -25,6 +24,7 @@ from fastapi.responses import JSONResponse
 from .errors import FAILED, HTTP_STATUS, INVALID_REQUEST, REFUSED_STATUS
 from .manager_side import summarize, summarize_status
 from .refusal import refusal_listener
+from .sglang_compat import request_fields
 from .tags import InvalidRequestError
 
 
@@ -34,12 +34,6 @@ def _json(body: Dict[str, Any], status: int) -> JSONResponse:
 
 def _error(error: str, message: str) -> JSONResponse:
     return _json({"success": False, "error": error, "message": message}, HTTP_STATUS[error])
-
-
-def _field_names(request_cls) -> list:
-    """The request's fields: a dataclass up to SGLang 0.5.6, a msgspec struct from 0.5.17."""
-    struct_fields = getattr(request_cls, "__struct_fields__", None)
-    return list(struct_fields) if struct_fields is not None else [f.name for f in dataclasses.fields(request_cls)]
 
 
 async def _read_object(request: Request, request_cls) -> dict:
@@ -53,7 +47,7 @@ async def _read_object(request: Request, request_cls) -> dict:
         raise ValueError(f"body is not valid JSON ({e}); send e.g. {{\"tags\": [\"kv_cache\"]}}") from None
     if not isinstance(body, dict):
         raise ValueError(f"body must be a JSON object such as {{\"tags\": [\"kv_cache\"]}}, got {body!r}")
-    allowed = _field_names(request_cls)
+    allowed = request_fields(request_cls)
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise ValueError(f"unknown field(s) {unknown}; this route takes {allowed}")

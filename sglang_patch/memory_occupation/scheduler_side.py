@@ -61,6 +61,23 @@ import torch
 from .errors import BUSY, FAILED, INSUFFICIENT_MEMORY, INVALID_REQUEST
 from .graph_memory import drop_cublas_workspaces
 from .refusal import generation_refusal, refusal_abort
+from .sglang_compat import (
+    batch_on_device,
+    finish_after_this_step,
+    finished_batch_slots,
+    global_graph_pool,
+    grammar_queue,
+    graphs_captured,
+    model_runner,
+    native_offload_tags,
+    native_weights_backup,
+    output_streamer,
+    parallel_state,
+    send_to_tokenizer,
+    update_selector,
+    weight_cache_mode,
+    weight_update_session_holder,
+)
 from .tags import ABORT, CUDA_GRAPH, KV_CACHE, REJECT, WEIGHTS, InvalidRequestError
 from .tags import check_release_options, normalize_tags
 from .weights_backup import WeightsBackup
@@ -101,7 +118,7 @@ class MemoryLedger:
         # SGLang 0.5's own backup (--enable-weights-cpu-backup; --weights-cpu-backup turns it on
         # there): torch_memory_saver copies the weights' region to host memory on pause and back
         # on resume, so this ledger keeps no copy of its own.
-        self.native_backup = bool(getattr(server_args, "enable_weights_cpu_backup", False))
+        self.native_backup = native_weights_backup(server_args)
         wanted = getattr(server_args, "weights_cpu_backup", False)
         self.backup = WeightsBackup() if wanted and not self.native_backup else None
         self.allow_stale_weights = bool(getattr(server_args, "allow_stale_weights", False))
@@ -136,35 +153,6 @@ def use_native_memory_ops(scheduler, ops: NativeMemoryOps) -> None:
     MemoryLedger.of(scheduler).native = ops
 
 
-# -- where SGLang keeps what this module reads (moved between releases; found by feature) ------
-
-
-def _ps(scheduler):
-    """What holds ``tp_size``, ``tp_rank`` and ``pp_size``: the scheduler itself up to 0.5.6, its
-    ``ParallelState`` (``scheduler.ps``) in 0.5.15.post1 and 0.5.17, the process's parallel context
-    (``sglang.srt.runtime_context.get_parallel()``) in 0.5.23, whose scheduler keeps only ``tp_size``."""
-    ps = getattr(scheduler, "ps", None)
-    if ps is not None:
-        return ps
-    if all(hasattr(scheduler, name) for name in ("tp_size", "tp_rank", "pp_size")):
-        return scheduler
-    from sglang.srt.runtime_context import get_parallel
-
-    return get_parallel()
-
-
-def _grammar_queue(scheduler) -> list:
-    """Requests waiting for their grammar: on the scheduler up to 0.5.6, on its grammar manager in 0.5.17."""
-    queue = getattr(scheduler, "grammar_queue", None)
-    return queue if queue is not None else scheduler.grammar_manager.grammar_queue
-
-
-def _native_offload_tags(scheduler):
-    """SGLang's own set of paused tags: on the scheduler in 0.5.6, on its weight updater in 0.5.17,
-    none before 0.5."""
-    return getattr(getattr(scheduler, "weight_updater", scheduler), "offload_tags", None)
-
-
 # -- when is it safe ------------------------------------------------------------------------
 
 
@@ -179,7 +167,7 @@ def _running(scheduler) -> List[Any]:
     last = scheduler.last_batch
     if last is not None and last.forward_mode.is_extend():
         batches.append(last)
-    if _ps(scheduler).pp_size > 1:
+    if parallel_state(scheduler).pp_size > 1:
         batches += list(scheduler.running_mbs)
     reqs = {id(r): r for b in batches for r in b.reqs if not r.finished()}
     if scheduler.chunked_req is not None:
@@ -194,8 +182,8 @@ def _busy_reason(scheduler, count_queue: bool = True) -> Optional[str]:
     batch whose result is still pending on the device (overlap scheduler) does.
     """
     running = len(_running(scheduler))
-    queued = len(scheduler.waiting_queue) + len(_grammar_queue(scheduler)) if count_queue else 0
-    in_flight = bool(getattr(scheduler, "result_queue", None))
+    queued = len(scheduler.waiting_queue) + len(grammar_queue(scheduler)) if count_queue else 0
+    in_flight = batch_on_device(scheduler)
     if not (running or queued or in_flight):
         return None
     return f"{running} request(s) running, {queued} queued" + (", a batch still on the device" if in_flight else "")
@@ -203,7 +191,7 @@ def _busy_reason(scheduler, count_queue: bool = True) -> Optional[str]:
 
 def _agree(scheduler, flag: bool) -> bool:
     """True only if every TP rank says True (ranks must act on the same loop turn)."""
-    if _ps(scheduler).tp_size == 1:
+    if parallel_state(scheduler).tp_size == 1:
         return flag
     t = torch.tensor([int(flag)])
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN, group=scheduler.tp_cpu_group)
@@ -216,7 +204,7 @@ def _synchronize() -> None:
 
 
 def _barrier(scheduler) -> None:
-    if _ps(scheduler).tp_size > 1:
+    if parallel_state(scheduler).tp_size > 1:
         torch.distributed.barrier(group=scheduler.tp_cpu_group)
 
 
@@ -248,8 +236,8 @@ def _as_idle_as_native_expects(scheduler) -> Iterator[None]:
     if scheduler.running_batch.reqs:
         scheduler.running_batch.filter_batch()
     held = {}
-    for name in ("last_batch", "cur_batch"):
-        batch = getattr(scheduler, name, None)
+    for name in finished_batch_slots(scheduler):
+        batch = getattr(scheduler, name)
         if batch is not None and not any(not r.finished() for r in batch.reqs):
             held[name] = batch
             setattr(scheduler, name, None)
@@ -273,7 +261,7 @@ def _end_queued(scheduler, finish_reason) -> None:
     for req in queued:
         req.finished_reason = finish_reason
     if queued:
-        getattr(scheduler, "output_streamer", scheduler).stream_output(queued, return_logprob=False)
+        output_streamer(scheduler).stream_output(queued, return_logprob=False)
 
 
 def _abort_queued(scheduler, message: str) -> None:
@@ -285,20 +273,8 @@ def _abort_queued(scheduler, message: str) -> None:
 def _abort_all(scheduler, tags: List[str]) -> None:
     """Release mode 'abort': end running and queued requests, each with a finish reason saying why."""
     for req in _running(scheduler):
-        _finish_after_this_step(req, _abort_message(tags))
+        finish_after_this_step(req, _abort_message(tags))
     _abort_queued(scheduler, _abort_message(tags))
-
-
-def _finish_after_this_step(req, message: str) -> None:
-    """Mark a running request to end at the end of its current step, as ``/abort_request`` does:
-    ``to_abort`` up to SGLang 0.4.x, a ``to_finish`` reason from 0.5 (``Req.to_abort`` is gone)."""
-    if hasattr(req, "to_abort"):
-        req.to_abort = True
-        req.to_abort_message = message
-    else:
-        from sglang.srt.managers.schedule_batch import FINISH_ABORT
-
-        req.to_finish = FINISH_ABORT(message=message)
 
 
 def _end_stranded(scheduler) -> None:
@@ -318,12 +294,6 @@ def _end_stranded(scheduler) -> None:
 
 
 # -- what the tags hold -----------------------------------------------------------------------
-
-
-def _runner(scheduler):
-    """The model runner: under the overlap wrapper's ``worker`` up to 0.4.x, on the TP worker from 0.5."""
-    worker = scheduler.tp_worker
-    return getattr(worker, "worker", worker).model_runner
 
 
 def _stash_buffers(model) -> List[tuple]:
@@ -346,31 +316,11 @@ def _tensor_bytes(objs) -> int:
     return sum(storages.values())
 
 
-def _graphs_captured(scheduler) -> bool:
-    """Whether this rank captured CUDA graphs (under the tag cuda_graph when the saver is on): the
-    model runner has a graph runner then (``cuda_graph_runner`` up to 0.4.x, ``graph_runner`` in
-    0.5.6); 0.5.17's per-phase runners fall back to an eager runner, and a capture creates the
-    graphs' shared memory pool."""
-    runner = _runner(scheduler)
-    if hasattr(runner, "decode_cuda_graph_runner"):
-        return _global_graph_pool() is not None
-    return (getattr(runner, "cuda_graph_runner", None) or getattr(runner, "graph_runner", None)) is not None
-
-
-def _global_graph_pool():
-    """The graphs' shared memory pool: cuda_graph_runner's up to 0.5.6, runner_utils.pool's in 0.5.17."""
-    try:
-        from sglang.srt.model_executor.runner_utils.pool import get_global_graph_memory_pool
-    except ImportError:
-        from sglang.srt.model_executor.cuda_graph_runner import get_global_graph_memory_pool
-    return get_global_graph_memory_pool()
-
-
 def _graph_pool_bytes(scheduler) -> int:
     """Bytes of the CUDA graphs' memory pool: the allocator's segments that belong to it."""
-    if not _graphs_captured(scheduler):
+    if not graphs_captured(scheduler):
         return 0
-    pool = _global_graph_pool()
+    pool = global_graph_pool()
     if pool is None:
         return 0
     return sum(seg["total_size"] for seg in torch.cuda.memory_snapshot() if tuple(seg.get("segment_pool_id", ())) == tuple(pool))
@@ -378,7 +328,7 @@ def _graph_pool_bytes(scheduler) -> int:
 
 def _tag_bytes(scheduler) -> dict:
     """What each tag holds in this rank: the graph pool; the model's parameters and buffers; the KV pools."""
-    runner = _runner(scheduler)
+    runner = model_runner(scheduler)
     model = runner.model
     return {
         CUDA_GRAPH: _graph_pool_bytes(scheduler),
@@ -394,10 +344,10 @@ def _hand_back_cached_blocks(scheduler) -> None:
     graph uses one of them (graph_memory.py: the package's captures keep theirs in the graph pool),
     once the graphs are released too or there are none (a release of kv_cache alone skips the
     scan for graphs); the next matmul on a stream allocates its workspace again."""
-    if _runner(scheduler).device != "cuda":
+    if model_runner(scheduler).device != "cuda":
         return
     gc.collect()
-    graphs = _graphs_captured(scheduler)
+    graphs = graphs_captured(scheduler)
     if not graphs or CUDA_GRAPH in MemoryLedger.of(scheduler).released:
         drop_cublas_workspaces(graphs)
     torch.cuda.empty_cache()
@@ -407,7 +357,7 @@ def _hand_back_cached_blocks(scheduler) -> None:
 def _device_memory(scheduler, resident_bytes: int, graph_pool_bytes: Optional[int]) -> Optional[dict]:
     """Where this rank's GPU memory is: the device as a whole, this process's allocator, the graph
     pool, and the rest (CUDA context, allocator cache, untagged tensors, other processes)."""
-    if _runner(scheduler).device != "cuda":
+    if model_runner(scheduler).device != "cuda":
         return None
     free, total = torch.cuda.mem_get_info()
     used = total - free
@@ -422,7 +372,7 @@ def _device_memory(scheduler, resident_bytes: int, graph_pool_bytes: Optional[in
 
 
 def _free_device_bytes(scheduler) -> int:
-    if _runner(scheduler).device == "cuda":
+    if model_runner(scheduler).device == "cuda":
         torch.cuda.empty_cache()  # blocks cached by this process's allocator cannot hold the resumed tags
         return torch.cuda.mem_get_info()[0]
     import psutil
@@ -445,7 +395,7 @@ def _resume_shortfall(scheduler, todo: List[str]) -> Optional[str]:
         return None
     gib = 1 << 30
     return (
-        f"cannot resume {todo} on TP rank {_ps(scheduler).tp_rank}: it needs {needed / gib:.2f} GiB "
+        f"cannot resume {todo} on TP rank {parallel_state(scheduler).tp_rank}: it needs {needed / gib:.2f} GiB "
         f"({wanted / gib:.2f} GiB with slack and --resume-headroom-gb) but {free / gib:.2f} GiB is free; "
         f"free device memory (e.g. the trainer's copy of the weights, torch.cuda.empty_cache()) and "
         f"retry. The tags stay released and the server keeps serving"
@@ -462,7 +412,7 @@ def _reply(scheduler, output_cls, verb: str, changed=(), error: str = "", messag
         message = f"{verb}d {list(changed)}" if changed else f"nothing to {verb}"
         if not saver_on:
             message += " (the server runs without --enable-memory-saver: no memory was freed or mapped)"
-        elif CUDA_GRAPH in changed and not _graphs_captured(scheduler):
+        elif CUDA_GRAPH in changed and not graphs_captured(scheduler):
             message += " (no CUDA graphs are captured here: the cuda_graph tag holds no memory)"
         elif not ledger.weights_current and WEIGHTS in changed and verb == "resume":
             message += (
@@ -506,7 +456,7 @@ def _release_now(scheduler, todo: List[str]):
     done: List[str] = []
     try:
         if WEIGHTS in todo and saver_on and ledger.backup is not None:
-            ledger.backup.save(_runner(scheduler).model)  # before any pause: it reads the weights
+            ledger.backup.save(model_runner(scheduler).model)  # before any pause: it reads the weights
         if by_native:
             with _as_idle_as_native_expects(scheduler):
                 native.release(by_native)
@@ -522,13 +472,13 @@ def _release_now(scheduler, todo: List[str]):
         if WEIGHTS in todo and WEIGHTS not in by_native:
             if saver_on:
                 if ledger.backup is None:
-                    ledger.stashed_buffers = _stash_buffers(_runner(scheduler).model)
+                    ledger.stashed_buffers = _stash_buffers(model_runner(scheduler).model)
                 _synchronize()
                 adapter.pause(WEIGHTS)
             ledger.released.add(WEIGHTS)
             done.append(WEIGHTS)
         if CUDA_GRAPH in todo and CUDA_GRAPH not in by_native:
-            if saver_on and _graphs_captured(scheduler):
+            if saver_on and graphs_captured(scheduler):
                 _synchronize()
                 adapter.pause(CUDA_GRAPH)
             ledger.released.add(CUDA_GRAPH)
@@ -537,7 +487,7 @@ def _release_now(scheduler, todo: List[str]):
             _hand_back_cached_blocks(scheduler)
     except Exception as e:  # a failure must not take the scheduler down with it
         logger.exception("release_memory_occupation failed")
-        failure = f"release of {todo} failed on TP rank {_ps(scheduler).tp_rank} after {done}: {e!r}"
+        failure = f"release of {todo} failed on TP rank {parallel_state(scheduler).tp_rank} after {done}: {e!r}"
     else:
         failure = None
     return _settled(scheduler, _release_reply, done, failure, f"release of {todo}")
@@ -545,7 +495,7 @@ def _release_now(scheduler, todo: List[str]):
 
 def _settled(scheduler, reply, done: List[str], failure: Optional[str], what: str):
     """The reply once every TP rank is done; a failure on any rank fails the reply (rank 0 answers)."""
-    _mirror_native_offload_tags(scheduler)
+    _mirrornative_offload_tags(scheduler)
     everywhere_ok = _agree(scheduler, failure is None)
     _barrier(scheduler)
     if failure is None and not everywhere_ok:
@@ -555,10 +505,10 @@ def _settled(scheduler, reply, done: List[str], failure: Optional[str], what: st
     return reply(scheduler, changed=done)
 
 
-def _mirror_native_offload_tags(scheduler) -> None:
+def _mirrornative_offload_tags(scheduler) -> None:
     """SGLang 0.5's own set of paused tags follows the ledger, in place: its health check and the
     DP-attention batch sync read it."""
-    native = _native_offload_tags(scheduler)
+    native = native_offload_tags(scheduler)
     if isinstance(native, set):
         native.clear()
         native.update(MemoryLedger.of(scheduler).released)
@@ -578,7 +528,7 @@ def release_memory_occupation(scheduler, recv_req):
         return _release_reply(
             scheduler, error=BUSY, message=f"a release of {ledger.pending.tags} is already waiting for running requests; retry after it answers"
         )
-    if WEIGHTS in tags and getattr(scheduler.server_args, "weight_cache_mode", "off") not in ("off", None):
+    if WEIGHTS in tags and weight_cache_mode(scheduler.server_args) not in ("off", None):
         # SGLang 0.5.17's weight cache shares the weights with a daemon through CUDA IPC: freeing
         # them would corrupt the daemon's copy and every engine attached to it (SGLang refuses too).
         return _release_reply(
@@ -634,7 +584,7 @@ def _resume(scheduler, todo: List[str]):
     done: List[str] = []
     try:
         if CUDA_GRAPH in todo and CUDA_GRAPH not in by_native:
-            if saver_on and _graphs_captured(scheduler):
+            if saver_on and graphs_captured(scheduler):
                 adapter.resume(CUDA_GRAPH)
             ledger.released.discard(CUDA_GRAPH)
             done.append(CUDA_GRAPH)
@@ -651,7 +601,7 @@ def _resume(scheduler, todo: List[str]):
                 done.append(WEIGHTS)
             if saver_on:
                 ledger.weights_current = False  # fresh pages: garbage until restored or updated
-                model = _runner(scheduler).model
+                model = model_runner(scheduler).model
                 if ledger.backup is not None:
                     ledger.backup.restore(model)
                     ledger.weights_current = True
@@ -667,7 +617,7 @@ def _resume(scheduler, todo: List[str]):
             done.append(KV_CACHE)
     except Exception as e:
         logger.exception("resume_memory_occupation failed")
-        failure = f"resume of {todo} failed on TP rank {_ps(scheduler).tp_rank} after {done}: {e!r}"
+        failure = f"resume of {todo} failed on TP rank {parallel_state(scheduler).tp_rank} after {done}: {e!r}"
     else:
         failure = None
     return _settled(scheduler, _resume_reply, _in_resume_order(done), failure, f"resume of {todo}")
@@ -702,17 +652,7 @@ def after_input_requests(scheduler) -> None:
         )
     else:
         return
-    _send_to_tokenizer(scheduler, output, pending.request)
-
-
-def _send_to_tokenizer(scheduler, output, request) -> None:
-    """A reply outside the dispatcher's return path (a release that waited): a zmq socket up to
-    0.4.x, a sender wrapper from 0.5 (``send_output`` routes it to the HTTP worker that asked)."""
-    sender = getattr(scheduler, "ipc_channels", scheduler).send_to_tokenizer  # 0.5.17 groups its sockets
-    if hasattr(sender, "send_output"):
-        sender.send_output(output, request)
-    else:
-        sender.send_pyobj(output)
+    send_to_tokenizer(scheduler, output, pending.request)
 
 
 def admitting(scheduler) -> bool:
@@ -744,7 +684,7 @@ def get_memory_occupation(scheduler, recv_req):
         logger.exception("get_memory_occupation could not count the tags' bytes")
         tag_bytes = {tag: None for tag in (CUDA_GRAPH, WEIGHTS, KV_CACHE)}
     mine = {
-        "tp_rank": _ps(scheduler).tp_rank,
+        "tp_rank": parallel_state(scheduler).tp_rank,
         "tags": {
             tag: {"state": "released" if tag in ledger.released else "resident", "bytes": nbytes}
             for tag, nbytes in tag_bytes.items()
@@ -761,8 +701,8 @@ def get_memory_occupation(scheduler, recv_req):
         logger.exception("get_memory_occupation could not read the device's memory")
         mine["device"] = None
     ranks = [mine]
-    if _ps(scheduler).tp_size > 1:
-        ranks = [None] * _ps(scheduler).tp_size
+    if parallel_state(scheduler).tp_size > 1:
+        ranks = [None] * parallel_state(scheduler).tp_size
         torch.distributed.all_gather_object(ranks, mine, group=scheduler.tp_cpu_group)
     return GetMemoryOccupationReqOutput(ranks=ranks)
 
@@ -809,28 +749,18 @@ def update_weights(scheduler, method_name: str, recv_req, run: Callable[[Any], A
 SESSION_UPDATES = ("update_weights_from_distributed", "update_weights_from_tensor")
 
 
-def _session_holder(scheduler):
-    """What opens and closes SGLang's weight-update session (``begin_weight_update``,
-    ``end_weight_update``, the open ``_session``): 0.5.23's scheduler weight updater
-    (weight_updater.py:99, :309, :323); None where the release has no sessions (0.5.17 and before)."""
-    updater = getattr(scheduler, "weight_updater", None)
-    if all(hasattr(updater, name) for name in ("begin_weight_update", "end_weight_update", "_session")):
-        return updater
-    return None
-
-
 def _in_a_session(scheduler, method_name: str, recv_req, run: Callable[[Any], Any]):
     """(``run(recv_req)``'s reply, what to say about a session). A bare update (no session open) of
     a release that takes it only inside one runs in a session opened for it and closed after it,
     as SGLang's own sequence begin/update/end would, so frameworks written before sessions
     (slime, verl: one bare call per bucket) keep working; an update inside a session the caller
     opened runs as it is (docs/patches.md, "Weight-update sessions")."""
-    holder = _session_holder(scheduler)
+    holder = weight_update_session_holder(scheduler)
     if method_name not in SESSION_UPDATES or holder is None or holder._session is not None:
         return run(recv_req), ""
     from sglang.srt.managers import io_struct
 
-    opened = holder.begin_weight_update(io_struct.BeginWeightUpdateReqInput(selector=getattr(recv_req, "selector", "all")))
+    opened = holder.begin_weight_update(io_struct.BeginWeightUpdateReqInput(selector=update_selector(recv_req)))
     if not opened.success:
         return _refused_update(method_name, f"opening a weight-update session for it failed: {opened.message}"), ""
     try:
