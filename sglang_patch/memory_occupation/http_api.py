@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -36,7 +36,7 @@ def _error(error: str, message: str) -> JSONResponse:
     return _json({"success": False, "error": error, "message": message}, HTTP_STATUS[error])
 
 
-async def _read_object(request: Request, request_cls) -> dict:
+async def _read_object(request: Request, request_cls) -> Dict[str, Any]:
     """The JSON body as a dict of the request's fields; raises ValueError naming the problem."""
     raw = await request.body()
     if not raw.strip():
@@ -54,7 +54,7 @@ async def _read_object(request: Request, request_cls) -> dict:
     return body
 
 
-def memory_routes(get_manager: Callable[[], Any]) -> Dict[str, tuple]:
+def memory_routes(get_manager: Callable[[], Any]) -> Dict[str, Tuple[Callable[..., Any], List[str]]]:
     """path -> (endpoint, methods) for the three memory routes, reaching the manager via ``get_manager``."""
     from sglang.srt.managers import io_struct  # its request classes are read per call: io_structs widens them
 
@@ -103,7 +103,7 @@ class _Watch:
         self.refused = asyncio.Event()
         self.reply: Optional[Dict[str, Any]] = None
         self.started = False
-        self._held_start: Optional[dict] = None
+        self._held_start: Optional[Dict[str, Any]] = None
 
     def note(self, reply: Dict[str, Any]) -> None:
         if self.reply is None:

@@ -10,7 +10,7 @@ release and resume, used for the tags they handle (``use_native_memory_ops``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, FrozenSet, List, Optional, Set
+from typing import Any, Callable, FrozenSet, List, Optional, Set, Tuple
 
 from .refusal import generation_refusal
 from .sglang_compat import native_weights_backup
@@ -43,7 +43,7 @@ class MemoryLedger:
     def __init__(self, server_args) -> None:
         self.released: Set[str] = set()
         self.pending: Optional[PendingRelease] = None
-        self.stashed_buffers: Optional[List[tuple]] = None
+        self.stashed_buffers: Optional[List[Tuple[str, Any]]] = None  # (name, CPU copy) per buffer
         # SGLang 0.5's own backup (--enable-weights-cpu-backup; --weights-cpu-backup turns it on
         # there): torch_memory_saver copies the weights' region to host memory on pause and back
         # on resume, so this ledger keeps no copy of its own.

@@ -261,7 +261,7 @@ def _release_now(scheduler, todo: List[str]):
     try:
         if WEIGHTS in todo and saver_on and ledger.backup is not None:
             ledger.backup.save(model_runner(scheduler).model)  # before any pause: it reads the weights
-        if by_native:
+        if by_native and native is not None:  # by_native is empty without native ops
             with _as_idle_as_native_expects(scheduler):
                 native.release(by_native)
             ledger.released.update(by_native)
@@ -291,7 +291,7 @@ def _release_now(scheduler, todo: List[str]):
             hand_back_cached_blocks(scheduler)
     except Exception as e:  # a failure must not take the scheduler down with it
         logger.exception("release_memory_occupation failed")
-        failure = f"release of {todo} failed on TP rank {parallel_state(scheduler).tp_rank} after {done}: {e!r}"
+        failure: Optional[str] = f"release of {todo} failed on TP rank {parallel_state(scheduler).tp_rank} after {done}: {e!r}"
     else:
         failure = None
     return _settled(scheduler, _release_reply, done, failure, f"release of {todo}")
@@ -392,7 +392,7 @@ def resume_tags(scheduler, todo: List[str]):
                 adapter.resume(CUDA_GRAPH)
             ledger.released.discard(CUDA_GRAPH)
             done.append(CUDA_GRAPH)
-        if by_native:
+        if by_native and native is not None:  # by_native is empty without native ops
             with _as_idle_as_native_expects(scheduler):
                 native.resume(by_native)
             ledger.released.difference_update(by_native)  # mapped now, whatever happens below
@@ -421,7 +421,7 @@ def resume_tags(scheduler, todo: List[str]):
             done.append(KV_CACHE)
     except Exception as e:
         logger.exception("resume_memory_occupation failed")
-        failure = f"resume of {todo} failed on TP rank {parallel_state(scheduler).tp_rank} after {done}: {e!r}"
+        failure: Optional[str] = f"resume of {todo} failed on TP rank {parallel_state(scheduler).tp_rank} after {done}: {e!r}"
     else:
         failure = None
     return _settled(scheduler, _resume_reply, _in_resume_order(done), failure, f"resume of {todo}")

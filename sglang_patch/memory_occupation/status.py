@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -15,7 +15,7 @@ from .tags import CUDA_GRAPH, KV_CACHE, WEIGHTS
 logger = logging.getLogger(__name__)
 
 
-def _backup_bytes(ledger, tag_bytes) -> Optional[int]:
+def _backup_bytes(ledger: MemoryLedger, tag_bytes: Dict[str, Optional[int]]) -> Optional[int]:
     """Host bytes that back the weights up: this ledger's copy, or the saver's copy of the whole
     weights region (SGLang's own backup), or None without a backup."""
     if ledger.backup is not None:
@@ -28,8 +28,9 @@ def get_memory_occupation(scheduler, recv_req):
     from sglang.srt.managers.io_struct import GetMemoryOccupationReqOutput
 
     ledger = MemoryLedger.of(scheduler)
+    tag_bytes: Dict[str, Optional[int]]
     try:
-        tag_bytes = bytes_per_tag(scheduler)
+        tag_bytes = dict(bytes_per_tag(scheduler))
     except Exception:  # the status must not take the scheduler down, nor skip the gather below
         logger.exception("get_memory_occupation could not count the tags' bytes")
         tag_bytes = {tag: None for tag in (CUDA_GRAPH, WEIGHTS, KV_CACHE)}
@@ -50,7 +51,7 @@ def get_memory_occupation(scheduler, recv_req):
     except Exception:
         logger.exception("get_memory_occupation could not read the device's memory")
         mine["device"] = None
-    ranks = [mine]
+    ranks: List[Optional[Dict[str, Any]]] = [mine]
     if parallel_state(scheduler).tp_size > 1:
         ranks = [None] * parallel_state(scheduler).tp_size
         torch.distributed.all_gather_object(ranks, mine, group=scheduler.tp_cpu_group)

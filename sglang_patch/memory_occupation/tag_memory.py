@@ -8,7 +8,7 @@ handed back after a pause, the device's free memory before a resume and the figu
 from __future__ import annotations
 
 import gc
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -18,11 +18,13 @@ from .sglang_compat import global_graph_pool, graphs_captured, model_runner
 from .tags import CUDA_GRAPH, KV_CACHE, WEIGHTS
 
 
-def stash_buffers(model) -> List[tuple]:
+def stash_buffers(model) -> List[Tuple[str, Any]]:
     return [(name, buf.detach().to("cpu", copy=True)) for name, buf in model.named_buffers()]
 
 
-def restore_buffers(model, stashed: List[tuple]) -> None:
+def restore_buffers(model, stashed: Optional[List[Tuple[str, Any]]]) -> None:
+    if stashed is None:  # a release of the weights stashes them first; a resume without one is a bug
+        raise RuntimeError("no stash of the model's buffers to put back (the weights were not released here)")
     buffers = dict(model.named_buffers())
     for name, saved in stashed:
         buffers[name].copy_(saved)
@@ -48,7 +50,7 @@ def _graph_pool_bytes(scheduler) -> int:
     return sum(seg["total_size"] for seg in torch.cuda.memory_snapshot() if tuple(seg.get("segment_pool_id", ())) == tuple(pool))
 
 
-def bytes_per_tag(scheduler) -> dict:
+def bytes_per_tag(scheduler) -> Dict[str, int]:
     """What each tag holds in this rank: the graph pool; the model's parameters and buffers; the KV pools."""
     runner = model_runner(scheduler)
     model = runner.model
@@ -76,7 +78,7 @@ def hand_back_cached_blocks(scheduler) -> None:
     torch.cuda.ipc_collect()
 
 
-def device_memory(scheduler, resident_bytes: int, graph_pool_bytes: Optional[int]) -> Optional[dict]:
+def device_memory(scheduler, resident_bytes: int, graph_pool_bytes: Optional[int]) -> Optional[Dict[str, Any]]:
     """Where this rank's GPU memory is: the device as a whole, this process's allocator, the graph
     pool, and the rest (CUDA context, allocator cache, untagged tensors, other processes)."""
     if model_runner(scheduler).device != "cuda":
