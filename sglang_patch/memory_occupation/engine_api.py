@@ -10,16 +10,15 @@ the scheduler refused (busy, no room, failed) or ``InvalidRequestError`` for bad
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Dict, List, Optional
 
 from .manager_side import MemoryOccupationError, summarize, summarize_status
+from .sglang_compat import engine_loop
 
 
 def _run(engine, coro):
-    """Run ``coro`` on the Engine's event loop (its own ``loop`` from SGLang 0.5.17), as stock methods do."""
-    loop = getattr(engine, "loop", None) or asyncio.get_event_loop()
-    return loop.run_until_complete(coro)
+    """Run ``coro`` on the Engine's event loop, as stock methods do."""
+    return engine_loop(engine).run_until_complete(coro)
 
 
 def _reply(outputs: List[Any]) -> Dict[str, Any]:

@@ -12,6 +12,8 @@ import argparse
 import os
 from dataclasses import dataclass
 
+from .sglang_compat import has_native_weights_backup
+
 ENV_PREFIX = "SGLANG_TAGGED_MEMORY_"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
@@ -74,7 +76,7 @@ def adopt_native_options(server_args) -> None:
     """Where SGLang has an option of its own for one of these flags, the flag turns it on instead of
     duplicating it: from 0.5, ``--weights-cpu-backup`` is ``--enable-weights-cpu-backup`` (the
     memory saver keeps the host copy of the weights' region)."""
-    if getattr(server_args, "weights_cpu_backup", False) and hasattr(server_args, "enable_weights_cpu_backup"):
+    if getattr(server_args, "weights_cpu_backup", False) and has_native_weights_backup(server_args):
         server_args.enable_weights_cpu_backup = True
 
 

@@ -44,7 +44,7 @@ import gc
 import logging
 import weakref
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 
@@ -64,7 +64,7 @@ class _Process:
     """This process's record of the graphs it captured with their workspaces in the pool."""
 
     def __init__(self) -> None:
-        self.ours = weakref.WeakSet()  # torch.cuda.CUDAGraph objects captured through pooled_capture
+        self.ours: "weakref.WeakSet[Any]" = weakref.WeakSet()  # torch.cuda.CUDAGraph objects captured through pooled_capture
 
 
 _PROCESS = _Process()
@@ -175,7 +175,7 @@ class SegmentCapture:
         self.tag = tag
         self.tagging = enabled()
         self.pooling: Optional[bool] = None  # decided when the first segment begins (warm-ups done)
-        self._open = {}  # id(capture object) -> its open region
+        self._open: Dict[int, Any] = {}  # id(capture object) -> its open region
 
     def before_segment(self) -> None:
         if self.pooling is None:

@@ -15,37 +15,28 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from .errors import FAILED, HTTP_STATUS, INVALID_REQUEST, REFUSED_STATUS
 from .manager_side import summarize, summarize_status
-from .refusal import HTTP_STATUS as REFUSED_STATUS
 from .refusal import refusal_listener
+from .sglang_compat import request_fields
 from .tags import InvalidRequestError
-
-# The scheduler's ``error`` code -> HTTP status.
-HTTP_STATUS = {"": 200, "invalid_request": 400, "busy": 409, "insufficient_memory": 507, "failed": 500}
 
 
 def _json(body: Dict[str, Any], status: int) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def _error(status: int, error: str, message: str) -> JSONResponse:
-    return _json({"success": False, "error": error, "message": message}, status)
+def _error(error: str, message: str) -> JSONResponse:
+    return _json({"success": False, "error": error, "message": message}, HTTP_STATUS[error])
 
 
-def _field_names(request_cls) -> list:
-    """The request's fields: a dataclass up to SGLang 0.5.6, a msgspec struct from 0.5.17."""
-    struct_fields = getattr(request_cls, "__struct_fields__", None)
-    return list(struct_fields) if struct_fields is not None else [f.name for f in dataclasses.fields(request_cls)]
-
-
-async def _read_object(request: Request, request_cls) -> dict:
+async def _read_object(request: Request, request_cls) -> Dict[str, Any]:
     """The JSON body as a dict of the request's fields; raises ValueError naming the problem."""
     raw = await request.body()
     if not raw.strip():
@@ -56,14 +47,14 @@ async def _read_object(request: Request, request_cls) -> dict:
         raise ValueError(f"body is not valid JSON ({e}); send e.g. {{\"tags\": [\"kv_cache\"]}}") from None
     if not isinstance(body, dict):
         raise ValueError(f"body must be a JSON object such as {{\"tags\": [\"kv_cache\"]}}, got {body!r}")
-    allowed = _field_names(request_cls)
+    allowed = request_fields(request_cls)
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise ValueError(f"unknown field(s) {unknown}; this route takes {allowed}")
     return body
 
 
-def memory_routes(get_manager: Callable[[], Any]) -> Dict[str, tuple]:
+def memory_routes(get_manager: Callable[[], Any]) -> Dict[str, Tuple[Callable[..., Any], List[str]]]:
     """path -> (endpoint, methods) for the three memory routes, reaching the manager via ``get_manager``."""
     from sglang.srt.managers import io_struct  # its request classes are read per call: io_structs widens them
 
@@ -73,11 +64,11 @@ def memory_routes(get_manager: Callable[[], Any]) -> Dict[str, tuple]:
             obj = request_cls(**await _read_object(request, request_cls))
             outputs = await getattr(get_manager(), method_name)(obj)
         except (ValueError, InvalidRequestError) as e:
-            return _error(400, "invalid_request", str(e))
+            return _error(INVALID_REQUEST, str(e))
         except Exception as e:
-            return _error(500, "failed", f"{method_name} failed: {e!r}")
+            return _error(FAILED, f"{method_name} failed: {e!r}")
         reply = summarize(outputs)
-        return _json(reply, HTTP_STATUS.get(reply["error"], 500))
+        return _json(reply, HTTP_STATUS.get(reply["error"], HTTP_STATUS[FAILED]))
 
     async def release_memory_occupation(request: Request):
         """POST /release_memory_occupation {"tags": [...], "mode": "wait", "timeout": null}; empty body: all tags."""
@@ -92,7 +83,7 @@ def memory_routes(get_manager: Callable[[], Any]) -> Dict[str, tuple]:
         try:
             outputs = await get_manager().get_memory_occupation(io_struct.GetMemoryOccupationReqInput())
         except Exception as e:
-            return _error(500, "failed", f"memory_occupation failed: {e!r}")
+            return _error(FAILED, f"memory_occupation failed: {e!r}")
         return _json(summarize_status(outputs), 200)
 
     return {
@@ -112,7 +103,7 @@ class _Watch:
         self.refused = asyncio.Event()
         self.reply: Optional[Dict[str, Any]] = None
         self.started = False
-        self._held_start: Optional[dict] = None
+        self._held_start: Optional[Dict[str, Any]] = None
 
     def note(self, reply: Dict[str, Any]) -> None:
         if self.reply is None:

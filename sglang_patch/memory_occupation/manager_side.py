@@ -25,8 +25,10 @@ import dataclasses
 import threading
 from typing import Any, Dict, List, Optional
 
+from .errors import BUSY, MEMORY_RELEASED
 from .flags import env_switch
 from .refusal import generation_refusal, refusal_in, refuse
+from .sglang_compat import generation_pause_condition, generation_paused
 from .tags import CUDA_GRAPH, KV_CACHE, REJECT, WEIGHTS, check_release_options, normalize_tags
 
 # Opt-in: generation that finds only kv_cache (and cuda_graph) released resumes them instead of a 503.
@@ -108,8 +110,8 @@ def resume_on_generate() -> bool:
 async def _while_paused(manager) -> None:
     """Wait while SGLang's own ``/pause_generation`` holds generation (``is_pause``, SGLang >= 0.5),
     as stock ``generate_request`` does, so the memory state is judged once generation continues."""
-    condition = getattr(manager, "is_pause_cond", None)
-    if condition is not None and _generation_paused(manager):
+    condition = generation_pause_condition(manager)
+    if condition is not None and generation_paused(manager):
         async with condition:
             await condition.wait_for(lambda: not manager.is_pause)
 
@@ -117,7 +119,7 @@ async def _while_paused(manager) -> None:
 async def _resume_for_generation(manager, state: "ManagerState", refusal: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """With RESUME_ON_GENERATE_ENV on and only kv_cache/cuda_graph released: resume them; the refusal
     that still holds afterwards (None once generation may run)."""
-    if not (resume_on_generate() and refusal["error"] == "memory_released"
+    if not (resume_on_generate() and refusal["error"] == MEMORY_RELEASED
             and set(refusal["released_tags"]) <= _RESUMABLE_ON_GENERATE):
         return refusal
     if state.resuming_for_generation is None:
@@ -172,18 +174,13 @@ def run_http_warmup(stock_warmup, *args, **kwargs):
         _warmup_done.set()
 
 
-def _generation_paused(manager) -> bool:
-    """Whether SGLang's own ``/pause_generation`` holds generation (SGLang >= 0.5)."""
-    return bool(getattr(manager, "is_pause", False))
-
-
 async def _after_warmup(manager, obj, timeout: float) -> Optional[List[Any]]:
     """None once SGLang's warm-up is done (waiting up to ``timeout`` s for it), or while
     ``/pause_generation`` holds generation (the warm-up's request cannot run before
     ``/continue_generation``, which AReaL sends after its resume); else a busy reply."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + (timeout if obj.mode != REJECT else 0.0)
-    while not (_warmup_done.is_set() or _generation_paused(manager)):
+    while not (_warmup_done.is_set() or generation_paused(manager)):
         if loop.time() >= deadline:
             break
         await asyncio.sleep(0.05)
@@ -194,7 +191,7 @@ async def _after_warmup(manager, obj, timeout: float) -> Optional[List[Any]]:
     state = ManagerState.of(manager)
     message = (f"SGLang's start-up warm-up request is still running (waited {timeout:.0f}s)" if obj.mode != REJECT
                else "SGLang's start-up warm-up request is still running; retry in a moment, or use mode 'wait'")
-    return [ReleaseMemoryOccupationReqOutput(success=False, message=message, error="busy",
+    return [ReleaseMemoryOccupationReqOutput(success=False, message=message, error=BUSY,
                                              released_tags=state.released, weights_current=state.weights_current)]
 
 

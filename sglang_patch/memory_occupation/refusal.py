@@ -19,10 +19,10 @@ import contextvars
 import json
 from typing import Any, Callable, Dict, Iterable, NoReturn, Optional
 
+from .errors import MEMORY_RELEASED, MEMORY_RELEASING, WEIGHTS_STALE
+
 # The finish reason's err_type of a request the scheduler refused.
 REFUSED = "generation_refused"
-# The HTTP status of a refused request (the 503 middleware's answer).
-HTTP_STATUS = 503
 
 
 class GenerationRefusedError(RuntimeError):
@@ -57,18 +57,18 @@ def generation_refusal(
     """Why the model cannot generate now (the JSON reply of a 503), or None if it can."""
     released = sorted(released)
     if released:
-        error = "memory_released"
+        error = MEMORY_RELEASED
         message = (
             f"GPU memory {released} is released; generation is refused until it is resumed: "
             f'POST /resume_memory_occupation {{"tags": {json.dumps(released)}}} '
             f"(or Engine.resume_memory_occupation(tags={released}))"
         )
     elif releasing:
-        error = "memory_releasing"
+        error = MEMORY_RELEASING
         message = ("a release of GPU memory is in progress; generate again once it has answered "
                    "(and, if it released memory, after the resume)")
     elif not weights_current and not allow_stale_weights:
-        error = "weights_stale"
+        error = WEIGHTS_STALE
         message = ("the weights were resumed without a backup and hold no data yet: push them first "
                    "(update_weights_from_tensor, update_weights_from_disk or update_weights_from_distributed). "
                    "Start the server with --weights-cpu-backup to keep them across a release, or with "

@@ -30,7 +30,7 @@ import os
 import signal
 import threading
 import time
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +39,14 @@ class _Launch:
     """The launch in progress: the children it started, and why one of them ended, once one did."""
 
     def __init__(self) -> None:
-        self.processes: list = []  # the processes the launch made (WatchedMultiprocessing)
+        self.processes: List[Any] = []  # the processes the launch made (WatchedMultiprocessing)
         self.failure: Optional[str] = None
         self.active = True
         self.statuses: Dict[int, int] = {}  # pid -> wait status, of children the SIGCHLD handler reaped
-        self.status_pipes: list = []  # the write ends of the pipes the launch made (WatchedMultiprocessing)
+        self.status_pipes: List[Any] = []  # the write ends of the pipes the launch made (WatchedMultiprocessing)
         threading.Thread(target=self._watch, name="sglang-startup-watch", daemon=True).start()
 
-    def started(self) -> list:
+    def started(self) -> List[Any]:
         """The launch's processes that were started. Kept here, not read from multiprocessing's own
         list of children: ``Process.start()`` drops the children that already ended from that list,
         so a child that died at once would vanish before the watch looked."""

@@ -17,14 +17,14 @@ a region opened with the flag. docs/benchmarks.md has the figures side by side.
 from __future__ import annotations
 
 import contextlib
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
 
 def _storages(model: torch.nn.Module) -> List[torch.UntypedStorage]:
     """The distinct storages behind the model's parameters and buffers, in a stable order."""
-    seen = {}
+    seen: Dict[int, torch.UntypedStorage] = {}
     for t in list(model.parameters()) + list(model.buffers()):
         storage = t.untyped_storage()
         seen.setdefault(storage.data_ptr(), storage)
@@ -54,32 +54,34 @@ class WeightsBackup:
         if self._host is None or self._host.numel() != total:
             self._host = None  # drop the old buffer before pinning a new one
             self._host = torch.empty(total, dtype=torch.uint8, pin_memory=_on_cuda(storages))
-        self._copy(storages, to_host=True)
+        self._copy(storages, self._host, to_host=True)
         self.saved = True
         return total
 
     def restore(self, model: torch.nn.Module) -> int:
         """Copy the saved bytes back into the (resumed) storages; returns the bytes copied."""
-        if not self.saved:
+        host = self._host
+        if not self.saved or host is None:
             raise RuntimeError("no weights backup to restore: save() was not called before the release")
         storages = _storages(model)
         total = sum(s.nbytes() for s in storages)
-        if total != self._host.numel():
-            raise RuntimeError(f"the model's storages hold {total} bytes, the backup {self._host.numel()}")
-        self._copy(storages, to_host=False)
+        if total != host.numel():
+            raise RuntimeError(f"the model's storages hold {total} bytes, the backup {host.numel()}")
+        self._copy(storages, host, to_host=False)
         self.saved = False
         return total
 
-    def _copy(self, storages: List[torch.UntypedStorage], to_host: bool) -> None:
+    @staticmethod
+    def _copy(storages: List[torch.UntypedStorage], host_buffer: torch.Tensor, to_host: bool) -> None:
         cuda = _on_cuda(storages)
-        stream = torch.cuda.Stream() if cuda else None
+        stream: Any = torch.cuda.Stream() if cuda else None
         if cuda:
             stream.wait_stream(torch.cuda.current_stream())
         offset = 0
         with torch.cuda.stream(stream) if cuda else contextlib.nullcontext():
             for storage in storages:
                 n = storage.nbytes()
-                host, device = self._host[offset : offset + n], _as_bytes(storage)
+                host, device = host_buffer[offset : offset + n], _as_bytes(storage)
                 if to_host:
                     host.copy_(device, non_blocking=cuda)
                 else:
