@@ -18,7 +18,7 @@ import functools
 import importlib
 import importlib.metadata
 import logging
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Literal, Optional, Tuple, get_args
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -160,17 +160,27 @@ class Shape:
     routes: Tuple[str, ...] = ()
 
 
+# Where a patch must be live: "scheduler" (scheduler processes), "server" (the process that runs the
+# tokenizer manager, HTTP server or Engine), "launcher" (processes that spawn) or "all".
+Process = Literal["scheduler", "server", "launcher", "all"]
+PROCESSES: Tuple[str, ...] = get_args(Process)
+
+
 class Patch:
     """One concern: subclasses set the class attributes and implement ``replacements()``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.process not in PROCESSES:  # a typo would leave the patch unapplied in every child process
+            raise TypeError(f"{cls.__qualname__}.process is {cls.process!r}; choose from {PROCESSES}")
 
     name: str = ""
     # Dotted paths of every object this patch replaces or adds (documentation and tests read them).
     targets: Tuple[str, ...] = ()
     # Which SGLang versions this patch supports (a PEP 440 specifier); set by the patch set.
     sglang_spec: str = ""
-    # Where it must be live: "scheduler" (scheduler processes), "server" (the process that runs
-    # the tokenizer manager, HTTP server or Engine), "launcher" (processes that spawn) or "all".
-    process: str = "all"
+    # Where it must be live (``Process``).
+    process: Process = "all"
     # Patches this one cannot work without; selecting it selects them too (sglang_patch.apply).
     requires: Tuple[str, ...] = ()
     # One line for the manifest: what and why.

@@ -1,6 +1,6 @@
 """Tagged GPU-memory release and resume: the logic both forms of the change share.
 
-The runtime patches (``sglang_patch.v0_4_6_post5``) and the source patch series (``patches/``)
+The runtime patches (``sglang_patch.wiring``, configured per release by ``sglang_patch.v0_*``) and the source patch series (``patches/``)
 wire this same code into SGLang: at run time it is imported from
 ``sglang_patch.memory_occupation``; the series carries these files verbatim as
 ``sglang/srt/memory_occupation/`` (``python -m sglang_patch_dev.series check`` proves the copies

@@ -7,10 +7,10 @@ routes' ``ADMIN_OPTIONAL`` auth level). What differs:
 - ``ServerArgs`` is a msgspec record, not a dataclass: the flags ride on it as attributes
   (``wiring.server_args.ServerArgsRecordPatch``).
 - The scheduler keeps no parallel sizes: the shared code reads them from SGLang's runtime context
-  (``scheduler_side._ps``); io_struct's msgpack decoder takes an ``ext_hook`` (``io_structs``, shared).
+  (``sglang_compat.parallel_state``); io_struct's msgpack decoder takes an ``ext_hook`` (``io_structs``, shared).
 - Tensor and distributed weight updates are taken only inside a weight-update session
   (managers/scheduler_components/weight_updater.py:192, :233): the scheduler patch's update guard
-  opens one around a bare update and closes it after (``scheduler_side._in_a_session``, shared,
+  opens one around a bare update and closes it after (``weight_updates._in_a_session``, shared,
   found by feature; docs/patches.md, "Weight-update sessions").
 """
 

@@ -15,7 +15,7 @@ What differs from 0.4.10.post2 (read from 0.5.6's source; docs/research/sglang-0
 - SGLang captures CUDA graphs under the tag ``cuda_graph`` itself, behind an environment variable
   that is off by default: the ``cuda_graph_region`` patch of this set turns native's on by
   default instead of tagging the capture itself (``wiring.cuda_graph_region.NativeCudaGraphTagPatch``).
-- Shared code follows renames by feature (``memory_occupation/scheduler_side.py``): the model
+- Shared code follows renames by feature (``memory_occupation/sglang_compat.py``): the model
   runner is on the TP worker, a waiting release is answered through ``send_output``, an aborted
   running request gets ``to_finish``, and SGLang's own ``offload_tags`` mirrors the ledger.
 """

@@ -10,7 +10,7 @@ What differs from 0.5.6 (read from 0.5.9's source):
   names, as 0.5.6's ``subprocess_entry`` does, no longer reaches the spawned schedulers: the wiring's variant for a
   process target passed as an argument (``ProcessFuncEntryPatch``, 0.5.17's too) is used instead.
 - The grammar queue moved to the scheduler's ``grammar_manager`` (scheduler.py:413), which the
-  shared code already finds by feature (``scheduler_side._grammar_queue``).
+  shared code already finds by feature (``sglang_compat.grammar_queue``).
 - Everything else the set patches is where 0.5.6 has it: io_struct dataclasses on ``BaseReq``
   (managers/io_struct.py:1480-1503), release/resume and the four weight updates in
   ``SchedulerUpdateWeightsMixin`` (scheduler_update_weights_mixin.py:46-170), ``_Communicator`` in
