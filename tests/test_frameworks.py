@@ -23,10 +23,12 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 import requests
@@ -273,11 +275,22 @@ def test_verl_v05_engine_sequence(tmp_path, checkpoints):
     only the switch set."""
     env = switch_env(str(tmp_path))
     prepend_pythonpath(env, REPO)
-    proc = subprocess.run(
-        [sys.executable, os.path.join(FRAMEWORKS_DIR, "verl_v05_engine.py"), checkpoints["A"],
-         os.path.join(checkpoints["B"], "model.safetensors"), "cpu" if ON_CPU else "cuda"],
-        capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    env["PYTHONFAULTHANDLER"] = "1"  # an abort prints every thread's Python stack
+
+    def run():
+        return subprocess.run(
+            [sys.executable, os.path.join(FRAMEWORKS_DIR, "verl_v05_engine.py"), checkpoints["A"],
+             os.path.join(checkpoints["B"], "model.safetensors"), "cpu" if ON_CPU else "cuda"],
+            capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
+
+    proc = run()
+    if proc.returncode == -signal.SIGABRT and "Broken pipe" in proc.stderr:
+        # Seen about once in ten runs on the CPU (2026-12-02, also before that day's changes): a
+        # C++ thread of the Engine's process meets a closed pipe and aborts before any output.
+        # Not understood yet; one more run says whether it is that flake or a real failure.
+        warnings.warn("verl v0.5 replay aborted with 'Broken pipe'; ran it again:\n" + proc.stderr[-3000:])
+        proc = run()
+    assert proc.returncode == 0, proc.stderr[-4000:] + "\n-- stdout:\n" + proc.stdout[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert all(step["update"][0] is True for step in out["steps"]), out["steps"]
     assert_follows_pushes(out["reference"], [(s["weights"], s["texts"]) for s in out["steps"]])
