@@ -138,7 +138,8 @@ class ServerProcess:
         generated: Optional[float] = None  # when the first generate request succeeded
         while time.monotonic() < deadline:
             exited = self.proc.poll() is not None  # asked before the log is read: an exit's last words are in it
-            taken = self._port_taken(self._log_since(log_start))
+            log = self._log_since(log_start)
+            taken = self._port_taken(log)
             if taken:
                 return taken
             if exited:
@@ -151,7 +152,7 @@ class ServerProcess:
                 time.sleep(1.0)
                 continue
             warm_by_now = time.monotonic() - generated > _WARM_WAIT_S  # a launcher that never says so
-            if not self._says_when_warm or warm_by_now or _WARM in self._log_since(log_start):
+            if not self._says_when_warm or warm_by_now or _WARM in log:
                 return "ready"
             time.sleep(0.2)
         self.stop()
