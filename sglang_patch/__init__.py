@@ -99,9 +99,16 @@ def runtime_disabled() -> bool:
     return value == "off"
 
 
+def _sglang_folders() -> List[str]:
+    """The folders of the importable ``sglang`` package, found without importing it (importing
+    it costs seconds to a minute: its ``__init__`` pulls in torch and much of SGLang)."""
+    spec = importlib.util.find_spec("sglang")
+    return list(spec.submodule_search_locations or ()) if spec is not None else []
+
+
 def source_patched() -> bool:
     """Whether the importable SGLang was built from patches/<version>/series (it has sglang.srt.memory_occupation)."""
-    return importlib.util.find_spec("sglang.srt.memory_occupation") is not None
+    return any(os.path.isdir(os.path.join(folder, "srt", "memory_occupation")) for folder in _sglang_folders())
 
 
 if runtime_disabled() and source_patched():
@@ -125,10 +132,8 @@ def apply(names: Optional[Iterable[str]] = None) -> None:
     """
     if runtime_disabled():
         if not source_patched():
-            import sglang
-
             raise RuntimeError(
-                f"{RUNTIME_ENV}=off, but the SGLang imported from {os.path.dirname(sglang.__file__)} was not "
+                f"{RUNTIME_ENV}=off, but the SGLang found at {' '.join(_sglang_folders()) or '(none found)'} was not "
                 "patched with patches/<version>/series: build a patched copy (python -m sglang_patch_dev.series build --dest DIR) "
                 "and put DIR first on PYTHONPATH, or unset SGLANG_PATCH_RUNTIME to patch at run time"
             )
