@@ -124,6 +124,13 @@ class Source:
         """The installed sglang's site directory, found from its metadata (nothing is imported)."""
         return cls.directory(Path(importlib.metadata.distribution("sglang").locate_file("")))
 
+    @property
+    def root(self) -> Path:
+        """The directory holding ``sglang/`` (a tree's; a wheel has none)."""
+        if self._root is None:
+            raise ValueError(f"{self.where} is not a directory")
+        return self._root
+
     def read(self, rel: str) -> Optional[str]:
         if self._zip is not None:
             return self._zip.read(rel).decode("utf-8") if rel in self._names else None
