@@ -185,22 +185,29 @@ def test_client_raises_with_status_and_message(server):
 # At least 16 streams run when each release arrives: no crash, every request completes or ends
 # with a stated reason, and memory is never paused under them.
 STREAMS = 16
+# Tokens each of them generates before it completes. Every such stream must complete in full, so
+# its length is CI time: on the CPU 100 tokens (16 x 100 take 15-25 s on two busy cores; a release
+# answers in milliseconds), on a GPU, where decoding is ~50x faster, 300.
+STREAM_TOKENS = 100 if ON_CPU else 300
+# One stream that must outlast a 0.2 s release timeout: 400 tokens take 1-10 s on this CPU (0.5.17
+# decodes ~400 tokens/s here idle, 0.5.23 ~35 under CI's load); 2000 on a GPU.
+LONG_STREAM_TOKENS = 400 if ON_CPU else 2000
 
 
 def test_release_mode_reject_is_409_while_generating(server):
-    streams = Streams(server, n=STREAMS, max_new_tokens=300)
+    streams = Streams(server, n=STREAMS, max_new_tokens=STREAM_TOKENS)
     r = post(server, "/release_memory_occupation", body={"tags": ["kv_cache"], "mode": "reject"})
     assert r.status_code == 409, r.text
     assert r.json()["error"] == "busy" and "running" in r.json()["message"]
-    assert streams.join() == [{"type": "length", "length": 300}] * STREAMS
+    assert streams.join() == [{"type": "length", "length": STREAM_TOKENS}] * STREAMS
     assert server.client.release(["kv_cache"], mode="reject")["changed_tags"] == ["kv_cache"]
 
 
 def test_release_mode_wait_waits_for_running_requests(server):
-    streams = Streams(server, n=STREAMS, max_new_tokens=300)
+    streams = Streams(server, n=STREAMS, max_new_tokens=STREAM_TOKENS)
     answered = {}
-    # Default mode: wait. 16 x 300 tokens take ~50 s on a busy 2-core CPU with 0.5.6, close to
-    # the default 60 s: the wait may take longer here (what is tested is that it waits).
+    # Default mode: wait. 16 x 300 tokens took ~50 s on a busy 2-core CPU with 0.5.6 (80 s with
+    # 0.5.23), close to the default 60 s: the wait may take longer here (what is tested is that it waits).
     release = threading.Thread(target=lambda: answered.setdefault("reply", server.client.release(["kv_cache"], wait_timeout=240)))
     release.start()
     seen_waiting = False
@@ -214,15 +221,15 @@ def test_release_mode_wait_waits_for_running_requests(server):
     release.join(300)
     assert seen_waiting, "the release answered without waiting for the 16 running streams"
     assert answered["reply"]["changed_tags"] == ["kv_cache"]
-    assert streams.join() == [{"type": "length", "length": 300}] * STREAMS  # all completed in full
+    assert streams.join() == [{"type": "length", "length": STREAM_TOKENS}] * STREAMS  # all completed in full
 
 
 def test_release_mode_wait_times_out_with_409(server):
-    streams = Streams(server, max_new_tokens=2000)  # runs for seconds (0.5.17 decodes ~400 tokens/s here): far past 0.2 s
+    streams = Streams(server, max_new_tokens=LONG_STREAM_TOKENS)  # runs for seconds: far past 0.2 s
     r = post(server, "/release_memory_occupation", body={"tags": ["weights"], "timeout": 0.2})
     assert r.status_code == 409, r.text
     assert "timed out" in r.json()["message"]
-    assert streams.join() == [{"type": "length", "length": 2000}]
+    assert streams.join() == [{"type": "length", "length": LONG_STREAM_TOKENS}]
     assert server.client.release(["weights"])["released_tags"] == ["weights"]
 
 
