@@ -44,6 +44,11 @@ def _device() -> str:
 
 DEVICE = _device()
 ON_CPU = DEVICE == "cpu"
+# Seconds a test server gets to start. One start is 75 (0.4.x) to 140 (0.5.23) CPU-seconds of
+# imports and set-up on this 2-core machine (bench/server_start_cost.py); in CI two modules start
+# servers side by side in each of two lanes, so a start can take twice its CPU time and more. A
+# start that fails says so at once (ServerProcess watches the process); this limit is for a hang.
+START_TIMEOUT_S = 600
 # Seconds a test server gets after SIGTERM before SIGKILL: a test is done with it by then, and
 # SGLang's drain takes 5 s at least (sglang_patch_dev.server_process.ServerProcess).
 STOP_GRACE_S = 2.0
@@ -123,7 +128,7 @@ def start_all(*servers: ServerProcess) -> None:
     if DEVICE == "cuda":
         for started, server in enumerate(servers):
             try:
-                server.start(timeout=300)
+                server.start(timeout=START_TIMEOUT_S)
             except Exception:
                 for other in servers[:started]:
                     other.stop()
@@ -133,7 +138,7 @@ def start_all(*servers: ServerProcess) -> None:
 
     def start(server):
         try:
-            server.start(timeout=300)
+            server.start(timeout=START_TIMEOUT_S)
         except Exception as e:  # noqa: BLE001 - re-raised below, in the caller's thread
             errors.append(e)
 
@@ -150,7 +155,7 @@ def start_all(*servers: ServerProcess) -> None:
 
 def launch(tmp_path_factory, model_path: str, name: str, **options) -> ServerProcess:
     """A started server (see make_server)."""
-    return make_server(tmp_path_factory, model_path, name, **options).start(timeout=300)
+    return make_server(tmp_path_factory, model_path, name, **options).start(timeout=START_TIMEOUT_S)
 
 
 def greedy(client, prompts=PROMPTS, max_new_tokens=12):

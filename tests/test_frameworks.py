@@ -33,7 +33,7 @@ import warnings
 import pytest
 import requests
 
-from conftest import ON_CPU, REPO
+from conftest import ON_CPU, REPO, START_TIMEOUT_S
 from helpers import FRAMEWORKS_DIR, framework_server, load_weights, serialized, sglang_importable_here, switch_env
 from server_ext.envs import prepend_pythonpath
 from sglang_patch._core import installed_sglang_version
@@ -111,7 +111,7 @@ def test_slime_main_sequence(tmp_path_factory, checkpoints):
     if server_args_has_field("cuda_graph_backend_prefill"):
         extra += ["--cuda-graph-backend-prefill", "disabled"]
     srv = framework_server(tmp_path_factory, "slime", "slime_launch", checkpoints["A"], extra=extra,
-                           SGLANG_MEMORY_SAVER_CUDA_GRAPH="true").start(timeout=300)
+                           SGLANG_MEMORY_SAVER_CUDA_GRAPH="true").start(timeout=START_TIMEOUT_S)
     try:
         reference = generate(srv)
 
@@ -164,7 +164,7 @@ def test_areal_colocated_sequence(tmp_path_factory, checkpoints, memory_saver):
     with it, the docs' line SGLANG_TAGGED_MEMORY_WEIGHTS_CPU_BACKUP=1 keeps the first rollout's weights."""
     extra_env = {"SGLANG_TAGGED_MEMORY_WEIGHTS_CPU_BACKUP": "1"} if memory_saver else {}
     srv = framework_server(tmp_path_factory, "areal", "areal_launch", checkpoints["A"], memory_saver=memory_saver,
-                           **extra_env).start(timeout=300)
+                           **extra_env).start(timeout=START_TIMEOUT_S)
     try:
         reference = generate(srv)
 
@@ -238,7 +238,7 @@ def test_verl_main_sequence(tmp_path_factory, checkpoints):
 
     weights = {name: load_weights(path) for name, path in checkpoints.items()}
     srv = framework_server(tmp_path_factory, "verl-main", "verl_main_server", checkpoints["A"], extra=["--skip-server-warmup"],
-                           SGLANG_TAGGED_MEMORY_RESUME_ON_GENERATE="1").start(timeout=300)
+                           SGLANG_TAGGED_MEMORY_RESUME_ON_GENERATE="1").start(timeout=START_TIMEOUT_S)
     try:
         reference = generate(srv, "/verl_actor/generate")
         steps = []

@@ -25,7 +25,7 @@ import pytest
 import requests
 
 import sglang_patch
-from conftest import greedy
+from conftest import START_TIMEOUT_S, greedy
 from helpers import Streams, framework_server, load_weights, serialized, third_party_patched_sglang
 from server_ext.envs import prepend_pythonpath
 
@@ -42,8 +42,7 @@ def server(tmp_path_factory, tiny_model):
         prepend_pythonpath(srv.env, third_party_patched_sglang(os.path.join(tmp, "tree")))
     srv.model_path = tiny_model
     srv.notes = notes
-    # 600 s: in CI this start shares the two cores with the primary's tests (0.5.23: >300 s at load ~11).
-    with srv.start(timeout=600):
+    with srv.start(timeout=START_TIMEOUT_S):
         yield srv
 
 
