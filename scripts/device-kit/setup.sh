@@ -20,7 +20,7 @@ if grep -qs '^STANDIN = True' /tmp/site/flashinfer/__init__.py; then export SGLA
 # Such a kit also runs the release on a torch that its bundled Rust radix-tree core was not built
 # for: 0.5.23's (built for torch 2.14.1) loads into 2.11, then apparently misreads tensors ("insert value must
 # be an int64 tensor, got Float" at the first prefill, H200 2026-12-02), so SGLang's own switch
-# picks the Python TreeCore. Added after that run; not yet run on the device.
+# picks the Python TreeCore (with it 0.5.23 served on the H200, 2026-12-02: docs/testing.md).
 if [ -f "$KIT_DIR/kernel-not-pinned" ]; then
   export SGLANG_SKIP_SGL_KERNEL_VERSION_CHECK=1 SGLANG_UNIFIED_RADIX_TREE_CORE_BACKEND=python
   sed 's/^/device kit: /' "$KIT_DIR/kernel-not-pinned"
