@@ -43,6 +43,14 @@ def server(tmp_path_factory, tiny_model):
     srv.model_path = tiny_model
     srv.notes = notes
     with srv.start(timeout=START_TIMEOUT_S):
+        # Only the switch patches this server, through sglang_tagged_memory.pth in a site directory:
+        # a set-up without it runs stock SGLang, and every test below would fail obscurely (seen on
+        # the H200, 2026-12-02: a device kit puts the package on PYTHONPATH, which reads no .pth).
+        status = requests.get(srv.url + "/memory_occupation", timeout=60)
+        assert status.status_code == 200, (
+            f"the switch did not patch this server (GET /memory_occupation: {status.status_code}): "
+            "sglang_tagged_memory.pth must be in a site directory (pip install the package; on a device "
+            "kit copy it there, as docs/testing.md's GPU commands do)")
         yield srv
 
 
