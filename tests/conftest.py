@@ -26,11 +26,6 @@ from sglang_patch_dev.server_process import ServerProcess  # noqa: E402
 from sglang_patch_dev.offline_models import build  # noqa: E402
 
 STANDIN_DIR = os.path.join(REPO, "tests", "support")
-# torch starts a pool of compile workers (one more process that imports torch: ~8 CPU-seconds on
-# two cores) in every process that imports torch._inductor.async_compile, as a test process does
-# through SGLang's modules. Nothing in a test process compiles; servers on the CPU run with
-# TORCHDYNAMO_DISABLE=1 (server_env), and a GPU server starts a pool when it compiles.
-os.environ.setdefault("TORCH_WARM_POOL", "0")
 
 
 def _device() -> str:
