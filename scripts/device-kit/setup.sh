@@ -12,6 +12,10 @@ if [ "$(cat /tmp/site/.kit-installed 2>/dev/null)" != "$KIT_VERSION" ]; then
   echo "$KIT_VERSION" > /tmp/site/.kit-installed
 fi
 export PYTHONPATH="$PWD:/tmp/site:$KIT_DIR/startup${PYTHONPATH:+:$PYTHONPATH}"
+# The switch (SGLANG_TAGGED_MEMORY=1) works through sglang_tagged_memory.pth, which Python reads only
+# in a site directory, not on PYTHONPATH: into the image's (a throwaway machine; inert without the
+# variable). The GPU commands in docs/testing.md copied it by hand; one forgot (2026-12-02).
+cp "$PWD/sglang_tagged_memory.pth" "$(python3 -c 'import site; print(site.getsitepackages()[0])')/"
 export PYTHONUNBUFFERED=1
 # A kit that carries the flashinfer stand-in (0.5.15.post1, 0.5.17, 0.5.23): SGLang's feature checks
 # (is_flashinfer_available) must choose nothing of it.
