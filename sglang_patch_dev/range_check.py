@@ -151,6 +151,11 @@ class Module:
     # Every module-level statement that binds a name, in source order (inside if/try/with too).
     bindings: Dict[str, List[Tuple[ast.AST, Optional[ast.alias]]]] = field(default_factory=dict)
 
+    @property
+    def path(self) -> str:
+        """Its file, relative to the directory holding ``sglang/``."""
+        return self.name.replace(".", "/") + ("/__init__.py" if self.is_package else ".py")
+
 
 @dataclass
 class Found:

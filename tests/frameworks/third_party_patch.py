@@ -26,12 +26,10 @@ def main(dest: str) -> None:
     for what, target in (("release", scheduler_patch.release_target), ("resume", scheduler_patch.resume_target)):
         found, why = reader.resolve(target)
         assert found is not None and found.kind == "function", f"{target}: {why or found.kind}"
-        module = found.module
-        rel = module.name.replace(".", os.sep) + (os.sep + "__init__.py" if module.is_package else ".py")
         node = found.node
         first = node.body[0]
         text = " " * first.col_offset + f'__import__("third_party_note").note("{what}", {node.args.args[1].arg})\n'
-        edits.setdefault(rel, []).append((first.lineno - 1, text))
+        edits.setdefault(os.path.normpath(found.module.path), []).append((first.lineno - 1, text))
     overlay(str(source.root), dest, "sglang", set(edits))
     for rel, inserts in edits.items():
         path = os.path.join(dest, rel)
