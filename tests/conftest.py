@@ -20,6 +20,15 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+# Python caches compiled bytecode (__pycache__) unless PYTHONDONTWRITEBYTECODE is set, as it is in
+# some sandboxes and CI images. Without the cache every process that imports torch, transformers
+# and SGLang compiles them from source again: a test server (three processes) cost 75 CPU-s on
+# 0.4.6.post5 and 140 on 0.5.23 on a 2-core machine, with the cache 26 and 49 (bench/README.md).
+# The tests and the servers they start (which inherit this environment) write it as a normal
+# Python does; the first start after an install pays for the compile once.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
 from server_ext.envs import prepend_pythonpath  # noqa: E402
 from sglang_patch_dev import device_flags  # noqa: E402
 from sglang_patch_dev.server_process import ServerProcess  # noqa: E402
