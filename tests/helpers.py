@@ -20,15 +20,26 @@ from sglang_patch_dev.server_process import ServerProcess
 
 
 class Streams:
-    """``n`` long streaming generations in threads, all producing tokens when the constructor returns."""
+    """``n`` long streaming generations in threads, all producing tokens when the constructor returns.
 
-    def __init__(self, server, n=1, max_new_tokens=1500):
+    ``last_tokens``: the last stream generates that many tokens instead of ``max_new_tokens``, so
+    that a release sent after the constructor returns surely finds a request running, however fast
+    the others finish on the machine at hand (a stream's first token can reach the test seconds
+    after the scheduler produced it while the CPU is loaded: in CI 0.5.23's 16 x 300-token streams
+    were done before such a release reached the scheduler)."""
+
+    def __init__(self, server, n=1, max_new_tokens=1500, last_tokens=None):
         self.results = [dict() for _ in range(n)]
         self.started = [threading.Event() for _ in range(n)]
-        body = {"text": PROMPTS[2], "stream": True,
-                "sampling_params": {"max_new_tokens": max_new_tokens, "temperature": 0, "ignore_eos": True}}
+        self.lengths = [max_new_tokens] * n
+        if last_tokens is not None:
+            self.lengths[-1] = last_tokens
+        bodies = [{"text": PROMPTS[2], "stream": True,
+                   "sampling_params": {"max_new_tokens": length, "temperature": 0, "ignore_eos": True}}
+                  for length in self.lengths]
         self.threads = [
-            threading.Thread(target=self._run, args=(server.url, body, r, e)) for r, e in zip(self.results, self.started)
+            threading.Thread(target=self._run, args=(server.url, body, r, e))
+            for body, r, e in zip(bodies, self.results, self.started)
         ]
         for t in self.threads:
             t.start()

@@ -182,28 +182,30 @@ def test_client_raises_with_status_and_message(server):
     assert e.value.status == 400 and "known tags" in str(e.value)
 
 
-# At least 16 streams run when each release arrives: no crash, every request completes or ends
-# with a stated reason, and memory is never paused under them.
+# 16 streams run when each release is sent: no crash, every request completes or ends with a
+# stated reason, and memory is never paused under them.
 STREAMS = 16
-# Tokens each of them generates before it completes. 100 were too few on the CPU: in CI, 0.5.23's
-# 16 streams were done before the release reached the scheduler, though each had its first token
-# when it was sent (the release answered 200 in reject mode, and in wait mode without waiting).
+# Tokens each of them generates before it completes.
 STREAM_TOKENS = 300
-# One stream that must outlast a 0.2 s release timeout (0.5.17 decodes ~400 tokens/s here idle).
+# The last of them generates this many: a stream that outlasts the way of a release to the
+# scheduler on a loaded machine (in CI, 0.5.23's 16 x 300-token streams were all done before the
+# release reached the scheduler, though each had its first token when it was sent: the release
+# answered 200 in reject mode, and in wait mode without waiting), and a 0.2 s release timeout
+# (0.5.17 decodes ~400 tokens/s here idle).
 LONG_STREAM_TOKENS = 2000
 
 
 def test_release_mode_reject_is_409_while_generating(server):
-    streams = Streams(server, n=STREAMS, max_new_tokens=STREAM_TOKENS)
+    streams = Streams(server, n=STREAMS, max_new_tokens=STREAM_TOKENS, last_tokens=LONG_STREAM_TOKENS)
     r = post(server, "/release_memory_occupation", body={"tags": ["kv_cache"], "mode": "reject"})
     assert r.status_code == 409, r.text
     assert r.json()["error"] == "busy" and "running" in r.json()["message"]
-    assert streams.join() == [{"type": "length", "length": STREAM_TOKENS}] * STREAMS
+    assert streams.join() == [{"type": "length", "length": n} for n in streams.lengths]  # undisturbed
     assert server.client.release(["kv_cache"], mode="reject")["changed_tags"] == ["kv_cache"]
 
 
 def test_release_mode_wait_waits_for_running_requests(server):
-    streams = Streams(server, n=STREAMS, max_new_tokens=STREAM_TOKENS)
+    streams = Streams(server, n=STREAMS, max_new_tokens=STREAM_TOKENS, last_tokens=LONG_STREAM_TOKENS)
     answered = {}
     # Default mode: wait. 16 x 300 tokens took ~50 s on a busy 2-core CPU with 0.5.6 (80 s with
     # 0.5.23), close to the default 60 s: the wait may take longer here (what is tested is that it waits).
@@ -220,7 +222,7 @@ def test_release_mode_wait_waits_for_running_requests(server):
     release.join(300)
     assert seen_waiting, "the release answered without waiting for the 16 running streams"
     assert answered["reply"]["changed_tags"] == ["kv_cache"]
-    assert streams.join() == [{"type": "length", "length": STREAM_TOKENS}] * STREAMS  # all completed in full
+    assert streams.join() == [{"type": "length", "length": n} for n in streams.lengths]  # all completed in full
 
 
 def test_release_mode_wait_times_out_with_409(server):
@@ -233,12 +235,16 @@ def test_release_mode_wait_times_out_with_409(server):
 
 
 def test_release_mode_abort_ends_running_requests_with_a_reason(server):
-    streams = Streams(server, n=STREAMS, max_new_tokens=1000)
+    # 16 x 1000 tokens, the last 2000 (the KV pool of 20000 tokens holds no more): a stream still
+    # running when the release reaches the scheduler ends with the reason, one done before it in full.
+    streams = Streams(server, n=STREAMS, max_new_tokens=1000, last_tokens=LONG_STREAM_TOKENS)
     reply = server.client.release(mode="abort")
     assert reply["released_tags"] == ["cuda_graph", "kv_cache", "weights"]
     reasons = streams.join()
     assert len(reasons) == STREAMS
-    assert all(r["type"] == "abort" and "being released" in r["message"] for r in reasons), reasons
+    aborted = [r["type"] == "abort" and "being released" in r["message"] for r in reasons]
+    assert all(a or r == {"type": "length", "length": n} for a, r, n in zip(aborted, reasons, streams.lengths)), reasons
+    assert aborted[-1], reasons
 
 
 # A body each generation route accepts. The routes under test are derived from the app itself

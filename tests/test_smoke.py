@@ -102,9 +102,14 @@ def test_smoke(server):
     assert call("release", c.release(["kv_cache"], wait_timeout=240))["changed_tags"] == ["kv_cache"]
     assert streams.join() == [{"type": "length", "length": 200}] * 8
     call("resume", c.resume())
-    streams = Streams(server, n=8, max_new_tokens=1000)
+    # The last stream 2000 tokens: the release finds it running however slowly the release
+    # reaches the scheduler on a loaded machine (in CI, 0.5.23's 8 x 1000 were all done first).
+    # Running streams end with the reason, those done before it in full.
+    streams = Streams(server, n=8, max_new_tokens=1000, last_tokens=2000)
     assert call("release", c.release(["kv_cache"], mode="abort"))["released_tags"] == ["kv_cache"]
-    assert all(r["type"] == "abort" for r in streams.join())
+    reasons = streams.join()
+    assert all(r["type"] == "abort" or r == {"type": "length", "length": 1000} for r in reasons[:-1]), reasons
+    assert reasons[-1]["type"] == "abort", reasons
     call("resume", c.resume())
     assert greedy(c) == reference
     assert server.alive(), server.log_tail()
