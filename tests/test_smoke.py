@@ -26,7 +26,8 @@ import requests
 
 import sglang_patch
 from conftest import START_TIMEOUT_S, greedy
-from helpers import Streams, framework_server, load_weights, serialized, third_party_patched_sglang
+from helpers import (Streams, framework_server, load_weights, release_seen_waiting, serialized,
+                     third_party_patched_sglang)
 from server_ext.envs import prepend_pythonpath
 
 NATIVE_TAGS = set(sglang_patch.get("scheduler").native_tags or ())
@@ -97,10 +98,13 @@ def test_smoke(server):
     assert call("resume", c.resume(["kv_cache"]))["released_tags"] == []
     assert greedy(c) == reference
 
-    # A release under load: "wait" lets 8 streams finish, "abort" ends them with a reason.
-    streams = Streams(server, n=8, max_new_tokens=200)
-    assert call("release", c.release(["kv_cache"], wait_timeout=240))["changed_tags"] == ["kv_cache"]
-    assert streams.join() == [{"type": "length", "length": 200}] * 8
+    # A release under load: "wait" lets 8 streams finish (the last, long one ended by its client
+    # once the release is seen waiting), "abort" ends them with a reason.
+    streams = Streams(server, n=8, max_new_tokens=50, last_tokens=2000)
+    reply, seen_waiting = release_seen_waiting(c, streams, ["kv_cache"])
+    assert seen_waiting, f"the release answered without waiting for the running streams: {reply}"
+    assert call("release", reply)["changed_tags"] == ["kv_cache"]
+    assert streams.completed_or_aborted_by_client(streams.join())
     call("resume", c.resume())
     # The last stream 2000 tokens: the release finds it running however slowly the release
     # reaches the scheduler on a loaded machine (in CI, 0.5.23's 8 x 1000 were all done first).
