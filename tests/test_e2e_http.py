@@ -71,6 +71,7 @@ def test_staged_resume_one_tag_at_a_time(server):
     assert server.client.generate(PROMPTS[0], max_new_tokens=4)["meta_info"]["completion_tokens"] == 4
 
 
+@pytest.mark.skipif(not ON_CPU, reason="the GPU captures CUDA graphs (their tag: tests/gpu/test_graph_memory.py)")
 def test_cuda_graph_tag_without_graphs_is_a_state_the_reply_explains(server):
     """CUDA graphs are off on the CPU (as with --disable-cuda-graph): the tag holds no memory, but
     it is released and resumed like the others, and generation waits for it."""
