@@ -6,9 +6,6 @@
 # Two pytest workers unless TEST_WORKERS=1 (scripts/pytest-workers.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Cache compiled bytecode as a normal Python does (some images set PYTHONDONTWRITEBYTECODE; then
-# every process compiles torch and SGLang again: 3x the CPU of a server start, bench/README.md).
-unset PYTHONDONTWRITEBYTECODE
 VENV=$(bash scripts/setup.sh)
 # shellcheck disable=SC2046  # the workers' arguments are words
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not example" $(bash scripts/pytest-workers.sh) "$@"

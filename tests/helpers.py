@@ -44,7 +44,7 @@ class Streams:
                    "sampling_params": {"max_new_tokens": length, "temperature": 0, "ignore_eos": True}}
                   for length, rid in zip(self.lengths, self.rids)]
         self.threads = [
-            threading.Thread(target=self._run, args=(server.url, body, r, e))
+            threading.Thread(target=self._run, args=(self.url, body, r, e))
             for body, r, e in zip(bodies, self.results, self.started)
         ]
         for t in self.threads:
@@ -78,6 +78,14 @@ class Streams:
         return reasons[:-1] == full[:-1] and (
             last == full[-1] or (last["type"] == "abort" and "being released" not in str(last.get("message"))))
 
+    def ended_by_the_release(self, reasons) -> bool:
+        """Release mode 'abort' ended every stream still running when it reached the scheduler, with
+        the reason (the memory is being released), and the long last one surely; a stream done
+        before it completed in full."""
+        by_release = [r["type"] == "abort" and "being released" in str(r.get("message")) for r in reasons]
+        full = [{"type": "length", "length": n} for n in self.lengths]
+        return len(reasons) == len(self.lengths) and by_release[-1] and all(
+            b or r == f for b, r, f in zip(by_release, reasons, full))
 
 
 def release_seen_waiting(client, streams: Streams, tags, while_waiting=lambda: None, wait_timeout=240):
